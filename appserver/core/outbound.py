@@ -1,0 +1,90 @@
+"""One outgoing message, encoded at most once, and the rules for what may merge or drop.
+
+Owns ``OutboundMessage`` and the classification of methods into "never lost" and
+"mergeable delta". A message built for a broadcast is shared by every connection, so it is
+immutable once built and its bytes are computed once. This module must never do I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+# Never dropped, never merged, on any transport (DESIGN.md, "Backpressure").
+GUARANTEED_NOTIFICATIONS = frozenset(
+    {"turn/completed", "item/completed", "serverRequest/resolved"}
+)
+
+# Consecutive deltas of one item may merge into one message: the text a client assembles is
+# unchanged. Value: the params keys that must match for two deltas to merge.
+MERGEABLE_DELTAS: dict[str, tuple[str, ...]] = {
+    "item/agentMessage/delta": ("threadId", "turnId", "itemId"),
+    "item/commandExecution/outputDelta": ("threadId", "turnId", "itemId"),
+    "item/reasoning/summaryTextDelta": ("threadId", "turnId", "itemId", "summaryIndex"),
+    "item/reasoning/textDelta": ("threadId", "turnId", "itemId", "contentIndex"),
+    "item/plan/delta": ("threadId", "turnId", "itemId"),
+}
+
+
+class OutboundMessage:
+    """A response, error, notification or server request on its way out."""
+
+    __slots__ = ("_encoded", "critical", "merge_key", "method", "payload")
+
+    def __init__(
+        self,
+        payload: dict[str, Any],
+        *,
+        method: str | None = None,
+        critical: bool = True,
+        merge_key: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.payload = payload
+        self.method = method  # set for notifications only (opt-out filtering)
+        self.critical = critical
+        self.merge_key = merge_key
+        self._encoded: bytes | None = None
+
+    def encoded(self) -> bytes:
+        data = self._encoded
+        if data is None:
+            data = self._encoded = orjson.dumps(self.payload)
+        return data
+
+    def merged_with(self, later: OutboundMessage) -> OutboundMessage:
+        """A delta whose text is this one's followed by ``later``'s (same merge key)."""
+        params = dict(self.payload["params"])
+        params["delta"] = params["delta"] + later.payload["params"]["delta"]
+        payload = {"method": self.method, "params": params}
+        if "emittedAtMs" in later.payload:
+            payload["emittedAtMs"] = later.payload["emittedAtMs"]
+        return OutboundMessage(
+            payload, method=self.method, critical=False, merge_key=self.merge_key
+        )
+
+
+def response(request_id: str | int, result: Any) -> OutboundMessage:
+    return OutboundMessage({"id": request_id, "result": result})
+
+
+def error(request_id: str | int, err: dict[str, Any]) -> OutboundMessage:
+    return OutboundMessage({"error": err, "id": request_id})
+
+
+def server_request(request_id: int, method: str, params: dict[str, Any]) -> OutboundMessage:
+    return OutboundMessage({"id": request_id, "method": method, "params": params})
+
+
+def notification(method: str, params: dict[str, Any]) -> OutboundMessage:
+    keys = MERGEABLE_DELTAS.get(method)
+    merge_key = None
+    if keys is not None and isinstance(params.get("delta"), str):
+        merge_key = (method, *(params.get(k) for k in keys))
+    return OutboundMessage(
+        {"method": method, "params": params, "emittedAtMs": int(time.time() * 1000)},
+        method=method,
+        critical=method in GUARANTEED_NOTIFICATIONS,
+        merge_key=merge_key,
+    )

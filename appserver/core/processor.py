@@ -1,0 +1,329 @@
+"""``MessageProcessor``: the transport-free core every connection's messages go through.
+
+Owns the bounded ingress queue, the handshake (``initialize`` once per connection,
+capabilities, opt-outs), method lookup, experimental gating, params validation with the
+registry's prebuilt ``TypeAdapter``s, scheduling (inline, concurrent, or one at a time per
+thread), and turning every failure into a JSON-RPC error in exactly one place.
+
+It must never know which transport a connection uses beyond its ``origin`` label, never write
+bytes, and never put a traceback on the wire: unexpected exceptions are logged to stderr and
+answered with a plain -32603.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from appserver import PROTOCOL_VERSION, __version__
+from appserver.core import outbound
+from appserver.core.connection import ConnectionState
+from appserver.core.outgoing import OutgoingMessageSender
+from appserver.core.router import Router
+from appserver.protocol.base import describe_validation_error
+from appserver.protocol.envelope import (
+    MISSING,
+    ErrorReply,
+    Message,
+    Notification,
+    Request,
+    Response,
+)
+from appserver.protocol.errors import (
+    INTERNAL_ERROR,
+    OVERLOADED,
+    OVERLOADED_MESSAGE,
+    RpcError,
+    invalid_request,
+)
+from appserver.protocol.registry import MethodRegistry, MethodSpec, Scope
+from appserver.protocol.runtime_params import InitializeParams
+
+log = logging.getLogger("appserver.core")
+
+DRAINING_MESSAGE = "Server is draining; retry after reconnecting"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """What ``initialize`` reports about this server."""
+
+    codex_home: str
+
+    def user_agent(self, client_name: str, client_version: str) -> str:
+        # Clients parse "<name>/<version>" from the front, so the Codex protocol version we
+        # implement goes there; our own version rides in the product comment.
+        os_name = platform.system() or "Unknown"
+        os_version = platform.release() or "unknown"
+        arch = platform.machine() or "unknown"
+        return (
+            f"{client_name}/{PROTOCOL_VERSION} ({os_name} {os_version}; {arch}) "
+            f"appserver/{__version__} ({client_name}; {client_version})"
+        )
+
+
+def _platform_os() -> str:
+    return {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What a handler gets besides its params."""
+
+    connection: ConnectionState
+    request_id: str | int
+    processor: MessageProcessor
+
+    @property
+    def sender(self) -> OutgoingMessageSender:
+        return self.processor.sender
+
+
+def _is_header_value(name: str) -> bool:
+    return all(c == "\t" or 0x20 <= ord(c) < 0x7F for c in name)
+
+
+class MessageProcessor:
+    def __init__(
+        self,
+        registry: MethodRegistry,
+        identity: ServerIdentity,
+        *,
+        ingress_capacity: int = 1024,
+        config_warnings: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.identity = identity
+        self.router = Router()
+        self.sender = OutgoingMessageSender(self.router)
+        self.config_warnings = list(config_warnings or [])
+        self._ingress: asyncio.Queue[tuple[ConnectionState, Message]] = asyncio.Queue(
+            max(1, ingress_capacity)
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._thread_locks: dict[str, asyncio.Lock] = {}
+        self.draining = False
+        self.on_connection_closed: list[Callable[[ConnectionState], Awaitable[None]]] = []
+        self.busy_checks: list[Callable[[], bool]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- connections ------------------------------------------------------------------------
+    def open_connection(self, conn: ConnectionState) -> None:
+        self.router.add(conn)
+
+    async def close_connection(self, conn_id: int) -> None:
+        conn = self.router.remove(conn_id)
+        if conn is None:
+            return
+        conn.sink.close()
+        for hook in self.on_connection_closed:
+            try:
+                await hook(conn)
+            except Exception:
+                log.exception("connection-closed hook failed")
+
+    # -- ingress ----------------------------------------------------------------------------
+    def submit(
+        self, conn: ConnectionState, msg: Message, overload_message: str = OVERLOADED_MESSAGE
+    ) -> bool:
+        """Queue a message without waiting. A request that finds the queue full is answered
+        -32001 at once, past every outbound limit; False means "not queued, wait and retry"
+        for responses and notifications, which are never dropped."""
+        try:
+            self._ingress.put_nowait((conn, msg))
+            return True
+        except asyncio.QueueFull:
+            if isinstance(msg, Request):
+                err = RpcError(OVERLOADED, overload_message)
+                conn.sink.send_now(outbound.error(msg.id, err.to_wire()))
+                return True
+            return False
+
+    async def submit_wait(self, conn: ConnectionState, msg: Message) -> None:
+        """For responses and notifications: wait for room rather than drop."""
+        await self._ingress.put((conn, msg))
+
+    async def run(self) -> None:
+        """The dispatch loop; runs until cancelled."""
+        queue = self._ingress
+        while True:
+            conn, msg = await queue.get()
+            if conn.closed:
+                continue
+            try:
+                if isinstance(msg, Request):
+                    await self._on_request(conn, msg)
+                elif isinstance(msg, Notification):
+                    self._on_notification(conn, msg)
+                elif isinstance(msg, Response):
+                    await self.sender.on_client_reply(conn.id, msg.id, msg.result, None)
+                elif isinstance(msg, ErrorReply):
+                    err = RpcError(msg.code, msg.message, msg.data)
+                    await self.sender.on_client_reply(conn.id, msg.id, None, err)
+            except Exception:
+                # A bug in one message's handling must not stop the loop for everyone.
+                log.exception("failed to process a message from connection %d", conn.id)
+
+    # -- requests ---------------------------------------------------------------------------
+    async def _on_request(self, conn: ConnectionState, req: Request) -> None:
+        if req.method == "initialize":
+            await self._reply(conn, req, self._initialize(conn, req))
+            if conn.initialized:
+                for warning in self.config_warnings:
+                    await self.sender.notify(conn.id, "configWarning", warning)
+            return
+        spec = self.registry.get(req.method)
+        if spec is None:
+            await self._reply(conn, req, self._unknown_method(req.method))
+            return
+        if not conn.initialized:
+            await self._reply(conn, req, invalid_request("Not initialized"))
+            return
+        if self.draining:
+            err = invalid_request(DRAINING_MESSAGE, {"reason": "serverShuttingDown"})
+            await self._reply(conn, req, err)
+            return
+        if spec.experimental and not conn.experimental_api:
+            err = invalid_request(f"{req.method} requires experimentalApi capability")
+            await self._reply(conn, req, err)
+            return
+        params = self._validate(spec, req.params)
+        if isinstance(params, RpcError):
+            await self._reply(conn, req, params)
+            return
+        ctx = RequestContext(conn, req.id, self)
+        if spec.scope is Scope.INLINE:
+            await self._reply(conn, req, await self._call(spec, ctx, params))
+            return
+        key = getattr(params, "thread_id", None) if spec.scope is Scope.THREAD else None
+        self._spawn(self._run_handler(spec, ctx, req, params, key))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def _run_handler(
+        self,
+        spec: MethodSpec,
+        ctx: RequestContext,
+        req: Request,
+        params: Any,
+        key: str | None,
+    ) -> None:
+        if key is None:
+            result = await self._call(spec, ctx, params)
+        else:
+            # asyncio.Lock is FIFO, and tasks reach this line in arrival order, so mutations of
+            # one thread run one at a time in the order they were received.
+            lock = self._thread_locks.get(key)
+            if lock is None:
+                lock = self._thread_locks[key] = asyncio.Lock()
+            try:
+                async with lock:
+                    result = await self._call(spec, ctx, params)
+            finally:
+                if not lock.locked() and self._thread_locks.get(key) is lock:
+                    del self._thread_locks[key]
+        await self._reply(ctx.connection, req, result)
+
+    async def _call(self, spec: MethodSpec, ctx: RequestContext, params: Any) -> Any:
+        try:
+            result = await spec.handler(ctx, params)
+        except RpcError as err:
+            return err
+        except Exception:
+            log.exception("handler for %s failed", spec.name)
+            return RpcError(INTERNAL_ERROR, f"internal error while handling {spec.name}")
+        if isinstance(result, BaseModel):
+            return result.model_dump(mode="json", by_alias=True)
+        return result
+
+    async def _reply(self, conn: ConnectionState, req: Request, result: Any) -> None:
+        if isinstance(result, RpcError):
+            await self.sender.fail(conn.id, req.id, result)
+        else:
+            await self.sender.respond(conn.id, req.id, result)
+
+    def _validate(self, spec: MethodSpec, raw: Any) -> Any:
+        if raw is MISSING or raw is None:
+            return invalid_request("Invalid request: missing field `params`")
+        if not isinstance(raw, dict):
+            return invalid_request(
+                f"Invalid request: invalid type: {'sequence' if isinstance(raw, list) else 'value'}"
+                f", expected struct {spec.params_model.__name__}"
+            )
+        try:
+            return spec.adapter.validate_python(raw)
+        except ValidationError as exc:
+            return invalid_request(f"Invalid request: {describe_validation_error(exc)}")
+
+    def _unknown_method(self, method: str) -> RpcError:
+        names = ", ".join(f"`{n}`" for n in ["initialize", *self.registry.names()])
+        shown = method if len(method) <= 200 else method[:200] + "..."
+        return invalid_request(f"Invalid request: unknown variant `{shown}`, expected one of {names}")
+
+    # -- handshake --------------------------------------------------------------------------
+    def _initialize(self, conn: ConnectionState, req: Request) -> Any:
+        if conn.initialized:
+            return invalid_request("Already initialized")
+        if req.params is MISSING or req.params is None:
+            return invalid_request("Invalid request: missing field `params`")
+        if not isinstance(req.params, dict):
+            return invalid_request("Invalid request: invalid type, expected struct InitializeParams")
+        try:
+            params = InitializeParams.model_validate(req.params)
+        except ValidationError as exc:
+            return invalid_request(f"Invalid request: {describe_validation_error(exc)}")
+        name = params.client_info.name
+        if not name or not _is_header_value(name):
+            return invalid_request(
+                f"Invalid clientInfo.name: '{name}'. Must be a valid HTTP header value."
+            )
+        caps = params.capabilities
+        conn.client_name = name
+        conn.client_version = params.client_info.version
+        conn.experimental_api = bool(caps and caps.experimental_api)
+        conn.opted_out = frozenset(caps.opt_out_notification_methods or ()) if caps else frozenset()
+        conn.initialized = True
+        return {
+            "userAgent": self.identity.user_agent(name, params.client_info.version),
+            "codexHome": self.identity.codex_home,
+            "platformFamily": "windows" if sys.platform == "win32" else "unix",
+            "platformOs": _platform_os(),
+        }
+
+    def _on_notification(self, conn: ConnectionState, note: Notification) -> None:
+        if note.method == "initialized":
+            return
+        log.debug("ignoring client notification %s", note.method)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def is_busy(self) -> bool:
+        return bool(self._tasks) or any(check() for check in self.busy_checks)
+
+    async def wait_idle(self) -> None:
+        """Wait until no handler runs (used by the graceful drain)."""
+        while self._tasks:
+            await self._idle.wait()
+
+    async def shutdown(self) -> None:
+        self.sender.cancel_all()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)

@@ -1,0 +1,138 @@
+"""Per-connection outbound queues and their backpressure policies.
+
+Owns ``OutboundSink`` (what the router writes into) and ``QueueSink``, the bounded queue that
+the stdio and WebSocket writer tasks drain. Policies (DESIGN.md, "Backpressure"):
+
+* ``AWAIT`` (stdio): ``send`` waits for room; producers feel the pressure; nothing dropped.
+* ``MERGE_THEN_CLOSE`` (WebSocket): ``send`` never waits. Past the soft mark consecutive deltas
+  of one item merge; past the hard mark (messages or bytes) the connection is closed through
+  ``on_overflow`` so one slow client never stalls the others.
+
+``send_now`` is the one path that ignores every limit: the -32001 overload reply, which must
+never be lost. This module must never encode JSON itself or know about threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+from typing import Protocol
+
+from appserver.core.outbound import OutboundMessage
+
+log = logging.getLogger("appserver.core")
+
+
+class Policy(Enum):
+    AWAIT = "await"
+    MERGE_THEN_CLOSE = "merge-then-close"
+
+
+class OutboundSink(Protocol):
+    async def send(self, msg: OutboundMessage) -> None: ...
+
+    def send_now(self, msg: OutboundMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SinkClosed(Exception):
+    """The connection behind the sink is gone; the message was not delivered."""
+
+
+class QueueSink:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        max_messages: int = 4096,
+        soft_messages: int | None = None,
+        max_bytes: int = 64 * 1024 * 1024,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.max_messages = max(1, max_messages)
+        self.soft_messages = soft_messages if soft_messages is not None else self.max_messages // 4
+        self.max_bytes = max_bytes
+        self._items: deque[OutboundMessage] = deque()
+        self._bytes = 0
+        self._readable = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._closed = False
+        self._on_overflow = on_overflow
+        self.merged = 0  # how many deltas were folded into an earlier one
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _append(self, msg: OutboundMessage) -> None:
+        self._items.append(msg)
+        if self.policy is Policy.MERGE_THEN_CLOSE:
+            self._bytes += len(msg.encoded())
+        self._readable.set()
+        if len(self._items) >= self.max_messages:
+            self._room.clear()
+
+    def send_now(self, msg: OutboundMessage) -> None:
+        if not self._closed:
+            self._append(msg)
+
+    async def send(self, msg: OutboundMessage) -> None:
+        if self._closed:
+            raise SinkClosed
+        if self.policy is Policy.AWAIT:
+            while len(self._items) >= self.max_messages:
+                self._room.clear()
+                await self._room.wait()
+                if self._closed:
+                    raise SinkClosed
+            self._append(msg)
+            return
+        items = self._items
+        if len(items) >= self.soft_messages and msg.merge_key is not None and items:
+            last = items[-1]
+            if last.merge_key == msg.merge_key:
+                merged = last.merged_with(msg)
+                self._bytes += len(merged.encoded()) - len(last.encoded())
+                items[-1] = merged
+                self.merged += 1
+                return
+        if len(items) >= self.max_messages or self._bytes >= self.max_bytes:
+            log.warning(
+                "closing slow connection: outbound queue holds %d messages, %d bytes",
+                len(items),
+                self._bytes,
+            )
+            self.close()
+            if self._on_overflow is not None:
+                self._on_overflow()
+            raise SinkClosed
+        self._append(msg)
+
+    async def next_batch(self, limit: int = 256) -> list[OutboundMessage]:
+        """Wait for at least one message and take up to ``limit``; [] once closed and empty."""
+        while not self._items:
+            if self._closed:
+                return []
+            self._readable.clear()
+            await self._readable.wait()
+        n = min(limit, len(self._items))
+        batch = [self._items.popleft() for _ in range(n)]
+        if self.policy is Policy.MERGE_THEN_CLOSE:
+            self._bytes -= sum(len(m.encoded()) for m in batch)
+        if len(self._items) < self.max_messages:
+            self._room.set()
+        return batch
+
+    def close(self) -> None:
+        self._closed = True
+        self._readable.set()
+        self._room.set()

@@ -1,0 +1,503 @@
+"""Running shell commands for a turn: streaming output, timeouts, cancellation, cleanup.
+
+This module owns the child process lifecycle of ``commandExecution`` items: every command
+runs in its own process group, its output is streamed as it arrives, and the whole group is
+killed on timeout, on cancellation, at server shutdown, and after the command exits (so
+background jobs it started do not outlive it). It also owns the small command-line analyses
+used around approvals: :func:`command_actions` (v2 ``commandActions``) and
+:func:`is_known_safe`.
+
+It must never decide whether a command may run (approval and sandbox policy are the
+caller's; wrap ``argv`` with ``sandbox.wrap_command`` first) and must never leave a child
+process running after :func:`run_command` returns or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CommandResult",
+    "command_actions",
+    "is_known_safe",
+    "kill_all_running",
+    "run_command",
+    "shell_argv",
+]
+
+OutputCallback = Callable[[str], Awaitable[None]]
+
+_READ_SIZE = 64 * 1024
+# After the command and its group are gone, how long to keep reading the pipe: a process
+# that escaped the group (setsid) may still hold it open, and we must not hang on it.
+_DRAIN_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Outcome of :func:`run_command`.
+
+    ``exit_code``: the exit status; ``128 + N`` when the command died from signal ``N``
+    (shell convention); ``None`` when it timed out or was cancelled (we killed it), or could
+    not be waited for. ``output`` is stdout and stderr interleaved as read, capped at
+    ``max_output_bytes`` (``truncated`` then says so).
+    """
+
+    exit_code: int | None
+    output: str
+    duration_ms: int
+    timed_out: bool = False
+    cancelled: bool = False
+    truncated: bool = False
+
+
+@dataclass
+class _Running:
+    process: asyncio.subprocess.Process
+    killed: bool = False
+
+
+# pgid -> running command; lets the server kill every child at shutdown.
+_RUNNING: dict[int, _Running] = {}
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    # The group id equals the leader's pid (start_new_session=True). Once the group is empty
+    # the call fails harmlessly.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def kill_all_running() -> None:
+    """SIGKILL the process group of every command still running (server shutdown).
+
+    Synchronous and immediate: there is no grace period at shutdown. The affected
+    :func:`run_command` calls return with ``cancelled=True``.
+    """
+    for pgid, running in list(_RUNNING.items()):
+        running.killed = True
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def shell_argv(command: str) -> list[str]:
+    """argv running ``command`` through a shell (non-login: login shells print noise)."""
+    return ["bash", "-c", command] if shutil.which("bash") else ["sh", "-c", command]
+
+
+class _Collector:
+    """Reads the merged stdout/stderr pipe, decoding UTF-8 incrementally and capping."""
+
+    def __init__(self, limit: int, on_output: OutputCallback | None) -> None:
+        self._limit = max(0, limit)
+        self._on_output = on_output
+        # Incremental so a multi-byte character split across two reads stays intact.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._parts: list[str] = []
+        self._taken = 0
+        self.truncated = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    async def _emit(self, text: str) -> None:
+        if text:
+            self._parts.append(text)
+            if self._on_output is not None:
+                await self._on_output(text)
+
+    async def pump(self, stream: asyncio.StreamReader) -> None:
+        while True:
+            chunk = await stream.read(_READ_SIZE)
+            if not chunk:
+                break
+            if self.truncated:
+                continue  # keep draining so the child never blocks on a full pipe
+            room = self._limit - self._taken
+            if len(chunk) > room:
+                chunk = chunk[:room]
+                self.truncated = True
+            self._taken += len(chunk)
+            await self._emit(self._decoder.decode(chunk))
+        if not self.truncated:
+            # Flush a dangling partial character (as U+FFFD) only when not cut by the cap.
+            await self._emit(self._decoder.decode(b"", final=True))
+
+
+def _exit_code(returncode: int | None) -> int | None:
+    if returncode is None:
+        return None
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def _terminate(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM the group, give the leader ``grace_s`` to exit, then SIGKILL the group."""
+    pgid = process.pid
+    _signal_group(pgid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), grace_s)
+    # Unconditional: stragglers that ignored SIGTERM (or outlived the leader) die here.
+    _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), grace_s)
+
+
+async def _finish_pump(pump: asyncio.Task[None]) -> None:
+    if not pump.done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pump), _DRAIN_TIMEOUT_S)
+    if not pump.done():
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+
+def _start_error(argv: Sequence[str], exc: OSError, started: float) -> CommandResult:
+    # Mirror the shell: 127 "not found", 126 "found but cannot run".
+    code = 127 if isinstance(exc, FileNotFoundError) else 126
+    name = argv[0] if argv else "<empty>"
+    message = f"failed to start {name}: {exc.strerror or exc}\n"
+    return CommandResult(code, message, int((time.monotonic() - started) * 1000))
+
+
+async def run_command(
+    argv: list[str],
+    *,
+    cwd: Path,
+    timeout_ms: int | None,
+    on_output: OutputCallback | None,
+    env: dict[str, str] | None = None,
+    max_output_bytes: int = 1_000_000,
+    kill_grace_s: float = 1.0,
+    on_start: Callable[[int], None] | None = None,
+) -> CommandResult:
+    """Run ``argv`` in ``cwd`` and stream its output to ``on_output``.
+
+    ``env`` replaces the environment when given (``None`` inherits ours). ``timeout_ms``
+    ``None`` means no limit. ``on_start`` receives the child's pid (= its process group id).
+    A program that cannot be started gives exit code 127/126 and an explanatory output,
+    rather than an exception.
+
+    If the awaiting task is cancelled, the process group is terminated and waited for, then
+    ``CancelledError`` propagates. If :func:`kill_all_running` kills it, the result has
+    ``cancelled=True``. In every case the process group is SIGKILLed before returning, so
+    background jobs the command left behind die with it.
+    """
+    started = time.monotonic()
+    if not argv:
+        return _start_error(argv, FileNotFoundError("empty command"), started)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return _start_error(argv, exc, started)
+
+    pgid = process.pid
+    running = _Running(process)
+    _RUNNING[pgid] = running
+    assert process.stdout is not None  # stdout=PIPE
+    collector = _Collector(max_output_bytes, on_output)
+    pump = asyncio.create_task(collector.pump(process.stdout))
+    waiter = asyncio.create_task(process.wait())
+    timed_out = False
+    try:
+        if on_start is not None:
+            on_start(process.pid)
+        deadline = None if timeout_ms is None else started + timeout_ms / 1000
+        pending: set[asyncio.Task[Any]] = {waiter, pump}
+        while not waiter.done():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, pending = await asyncio.wait(
+                pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                timed_out = True
+                break
+            if pump in done and pump.exception() is not None:
+                # on_output failed: stop the command, then report the callback's error.
+                await _terminate(process, kill_grace_s)
+                pump.result()
+        if timed_out:
+            await _terminate(process, kill_grace_s)
+        else:
+            # The leader exited; background jobs still in its group must not outlive it.
+            _signal_group(pgid, signal.SIGKILL)
+        await _finish_pump(pump)
+        if pump.done() and not pump.cancelled() and pump.exception() is not None:
+            pump.result()
+    except asyncio.CancelledError:
+        await _terminate(process, kill_grace_s)
+        raise
+    finally:
+        # Also reached if the cleanup above was itself interrupted: never leave the group.
+        _signal_group(pgid, signal.SIGKILL)
+        _RUNNING.pop(pgid, None)
+        for task in (waiter, pump):
+            if not task.done():
+                task.cancel()
+
+    cancelled = running.killed and not timed_out
+    code = None if (timed_out or cancelled) else _exit_code(process.returncode)
+    return CommandResult(
+        exit_code=code,
+        output=collector.text,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        timed_out=timed_out,
+        cancelled=cancelled,
+        truncated=collector.truncated,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Command analysis
+
+_OPERATORS = {"&&", "||", ";", "|", "|&"}
+_SHELLS = {"bash", "sh", "zsh", "dash"}
+
+
+def _tokens(command: str) -> list[str] | None:
+    """Shell-ish tokens with operators split out (``a&&b`` -> a, &&, b); None if unparsable."""
+    try:
+        lex = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lex.whitespace_split = True
+        return list(lex)
+    except ValueError:
+        return None
+
+
+def _segments(tokens: list[str]) -> list[tuple[str, list[str]]]:
+    """Split at operators; each segment carries the operator that preceded it ('' first)."""
+    out: list[tuple[str, list[str]]] = []
+    sep = ""
+    cur: list[str] = []
+    for tok in tokens:
+        if tok in _OPERATORS:
+            out.append((sep, cur))
+            sep, cur = tok, []
+        else:
+            cur.append(tok)
+    out.append((sep, cur))
+    return out
+
+
+def _unwrap_shell(argv: Sequence[str]) -> str | None:
+    """The script of ``bash -c SCRIPT`` / ``bash -lc SCRIPT`` (and sh/zsh), else None."""
+    if len(argv) == 3 and os.path.basename(argv[0]) in _SHELLS and argv[1] in ("-c", "-lc"):
+        return argv[2]
+    return None
+
+
+def _operands(args: list[str], takes_value: set[str]) -> list[str]:
+    """Positional arguments, skipping flags and the values of flags in ``takes_value``."""
+    out: list[str] = []
+    skip = False
+    only_operands = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif only_operands or arg == "-" or not arg.startswith("-"):
+            out.append(arg)
+        elif arg == "--":
+            only_operands = True
+        elif arg in takes_value:
+            skip = True
+    return out
+
+
+_READERS = {"cat", "head", "tail", "less", "more", "nl", "bat"}
+_READER_VALUE_FLAGS = {"-n", "-c", "--lines", "--bytes", "-b", "-s", "-v", "-w"}
+_GREP_VALUE_FLAGS = {"-e", "-f", "-m", "-A", "-B", "-C", "--max-count", "--regexp", "--file"}
+_RG_VALUE_FLAGS = _GREP_VALUE_FLAGS | {"-g", "--glob", "-t", "--type", "-T", "--type-not", "-j"}
+_PIPE_FILTERS = {"head", "tail", "wc", "sort", "uniq", "cut", "tr", "nl", "cat", "less", "more"}
+_SED_PRINT = re.compile(r"^\d+(,\d+)?p$")
+
+
+def _action_for(words: list[str], after_pipe: bool) -> dict[str, Any] | None:
+    """The action of one simple command; None means "adds nothing" (e.g. ``| head``)."""
+    text = shlex.join(words)
+    name = os.path.basename(words[0])
+    args = words[1:]
+    unknown = {"type": "unknown", "command": text}
+    if name == "cd":
+        return None
+    if name in _READERS:
+        files = _operands(args, _READER_VALUE_FLAGS)
+        if not files:
+            return None if after_pipe else unknown
+        if len(files) == 1:
+            path = files[0]
+            return {"type": "read", "command": text, "name": os.path.basename(path), "path": path}
+        return unknown
+    if after_pipe and name in _PIPE_FILTERS:
+        return None
+    if name == "sed" and len(args) == 3 and args[0] == "-n" and _SED_PRINT.match(args[1]):
+        path = args[2]
+        return {"type": "read", "command": text, "name": os.path.basename(path), "path": path}
+    if name in ("ls", "tree"):
+        paths = _operands(args, {"-I", "-L", "--ignore", "--hide"})
+        return {"type": "listFiles", "command": text, "path": paths[0] if paths else None}
+    if name in ("grep", "rg", "egrep", "fgrep", "ag"):
+        if name == "rg" and "--files" in args:
+            paths = _operands(args, _RG_VALUE_FLAGS)
+            return {"type": "listFiles", "command": text, "path": paths[0] if paths else None}
+        query: str | None = None
+        for i, arg in enumerate(args[:-1]):
+            if arg in ("-e", "--regexp"):
+                query = args[i + 1]
+                break
+        rest = _operands(args, _RG_VALUE_FLAGS if name == "rg" else _GREP_VALUE_FLAGS)
+        if query is None and rest:
+            query, rest = rest[0], rest[1:]
+        return {
+            "type": "search",
+            "command": text,
+            "query": query,
+            "path": rest[0] if rest else None,
+        }
+    if name == "find":
+        paths = []
+        for arg in args:
+            if arg.startswith(("-", "(", "!")):
+                break
+            paths.append(arg)
+        pattern = None
+        for i, arg in enumerate(args[:-1]):
+            if arg in ("-name", "-iname", "-path", "-ipath"):
+                pattern = args[i + 1]
+        return {
+            "type": "search",
+            "command": text,
+            "query": pattern,
+            "path": paths[0] if paths else None,
+        }
+    return unknown
+
+
+def command_actions(command: str) -> list[dict[str, Any]]:
+    """Parsed intents of a display command for v2 ``commandActions``. Never raises.
+
+    Sequences (``&&``, ``;``, ``|``) give one action per meaningful part; ``cd`` and output
+    filters after a pipe (``| head``) are dropped. If any part is not understood, the whole
+    command is a single ``{"type": "unknown"}``, as a partial reading would mislead.
+    """
+    unknown = [{"type": "unknown", "command": command}]
+    try:
+        tokens = _tokens(command)
+        if not tokens:
+            return unknown
+        inner = _unwrap_shell(tokens)
+        if inner is not None:
+            return command_actions(inner)
+        actions: list[dict[str, Any]] = []
+        for sep, words in _segments(tokens):
+            if not words:
+                return unknown
+            if any(c in w for w in words for c in "<>()") or "=" in words[0]:
+                return unknown  # redirections, subshells, env prefixes: not a plain read
+            action = _action_for(words, after_pipe=sep in ("|", "|&"))
+            if action is None:
+                continue
+            if action["type"] == "unknown":
+                return unknown
+            if not actions or actions[-1] != action:
+                actions.append(action)
+        return actions or unknown
+    except Exception:  # a display helper must never break a turn
+        return unknown
+
+
+# Programs that only read, whatever their operands (given no dangerous flags, checked below).
+_SAFE_PROGRAMS = {
+    "ls", "cat", "pwd", "echo", "head", "tail", "wc", "grep", "egrep", "fgrep", "rg", "true",
+    "false", "nl", "which", "whoami", "id", "uname", "stat", "file", "basename", "dirname",
+    "realpath", "readlink", "tree", "du", "df", "cut", "tr", "cmp", "diff", "printenv", "seq",
+    "cd", "printf", "hostname", "date", "sort", "uniq", "find", "sed", "git", "type",
+}  # fmt: skip
+_FIND_UNSAFE = {
+    "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fls", "-fprint", "-fprint0", "-fprintf",
+}  # fmt: skip
+_GIT_SAFE = {"status", "log", "diff", "show", "branch", "rev-parse", "ls-files", "blame"}
+_GIT_BRANCH_FLAGS = {"-a", "--all", "-r", "--remotes", "-v", "-vv", "--list", "--show-current"}
+
+
+def _safe_words(words: list[str]) -> bool:
+    if not words or "=" in words[0]:
+        return False  # env prefixes such as LD_PRELOAD=... change what runs
+    name, args = words[0], words[1:]
+    if name not in _SAFE_PROGRAMS:
+        return False
+    if name == "find":
+        return not any(a in _FIND_UNSAFE for a in args)
+    if name == "rg":
+        # --pre runs a program on every file; -z runs decompressors.
+        return not any(a.startswith("--pre") or a in ("-z", "--search-zip") for a in args)
+    if name == "sed":
+        # Only `sed -n <range>p [files]`: anything else may write (-i, the w command).
+        return len(args) >= 2 and args[0] == "-n" and bool(_SED_PRINT.match(args[1]))
+    if name == "sort":
+        return not any(a.startswith(("-o", "--output", "--compress-program")) for a in args)
+    if name == "uniq":
+        return len(_operands(args, {"-f", "-s", "-w"})) <= 1  # a second operand is written
+    if name == "date":
+        return not any(a.startswith(("-s", "--set")) for a in args)
+    if name == "git":
+        if not args or args[0] not in _GIT_SAFE:
+            return False  # also rejects global options such as -c that can run programs
+        if any(a.startswith(("--output", "--ext-diff", "--exec")) for a in args):
+            return False
+        if args[0] == "branch":
+            return all(a in _GIT_BRANCH_FLAGS for a in args[1:])
+        return True
+    return True
+
+
+def is_known_safe(argv_or_command: Sequence[str] | str) -> bool:
+    """Whether a command only reads, so ``untrusted`` approval may run it without asking.
+
+    Accepts an argv (taken literally, except ``bash -c SCRIPT`` which is analysed as a
+    script) or a shell command string. Conservative: redirections, subshells, command
+    substitution, background jobs, env prefixes, newlines and any unknown program in a
+    sequence or pipeline make it unsafe.
+    """
+    try:
+        if not isinstance(argv_or_command, str):
+            argv = list(argv_or_command)
+            script = _unwrap_shell(argv)
+            return _safe_words(argv) if script is None else is_known_safe(script)
+        command = argv_or_command
+        if any(c in command for c in "`\n\r") or "$(" in command:
+            return False
+        tokens = _tokens(command)
+        if not tokens:
+            return False
+        inner = _unwrap_shell(tokens)
+        if inner is not None:
+            return is_known_safe(inner)
+        for _sep, words in _segments(tokens):
+            # Any leftover punctuation token is a redirection, subshell or '&'.
+            if any(w and all(c in "();<>|&" for c in w) for w in words):
+                return False
+            if not _safe_words(words):
+                return False
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,69 @@
+"""The method registry: name → params model, experimental flag, serialization scope, handler.
+
+Owns ``MethodSpec`` and ``MethodRegistry``. Each method's ``TypeAdapter`` is built once, when
+the method is registered, so that validation on the hot path is a single call. The registry
+knows nothing of connections or transports; handlers are opaque callables to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+
+class Scope(Enum):
+    """How a request is scheduled relative to others (spec §3.12)."""
+
+    INLINE = "inline"  # cheap and non-blocking: run on the dispatch loop itself, no task
+    CONCURRENT = "concurrent"  # its own task
+    THREAD = "thread"  # one at a time per ``params.threadId``, in arrival order
+
+
+Handler = Callable[[Any, Any], Awaitable[Any]]  # (RequestContext, params model) -> result
+
+
+@dataclass(slots=True)
+class MethodSpec:
+    name: str
+    params_model: type[BaseModel]
+    handler: Handler
+    experimental: bool = False
+    scope: Scope = Scope.CONCURRENT
+    adapter: TypeAdapter[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.adapter = TypeAdapter(self.params_model)
+
+
+class MethodRegistry:
+    def __init__(self) -> None:
+        self._methods: dict[str, MethodSpec] = {}
+
+    def register(
+        self,
+        name: str,
+        params_model: type[BaseModel],
+        handler: Handler,
+        *,
+        experimental: bool = False,
+        scope: Scope = Scope.CONCURRENT,
+    ) -> None:
+        if name in self._methods:
+            raise ValueError(f"method registered twice: {name}")
+        self._methods[name] = MethodSpec(name, params_model, handler, experimental, scope)
+
+    def get(self, name: str) -> MethodSpec | None:
+        return self._methods.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._methods)
+
+    def __iter__(self) -> Iterator[MethodSpec]:
+        return iter(self._methods.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._methods

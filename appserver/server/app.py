@@ -1,0 +1,88 @@
+"""Assembly: config + registry + processor (+ engine) into one running server.
+
+Owns ``App``: it builds the method registry from the handler groups, runs the processor's
+dispatch loop, and stops everything in order (pending server requests cancelled, tasks
+finished or cancelled within a bound). Transports attach to ``app.processor``. This module
+must never parse CLI arguments or touch signals; ``cli`` does that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from appserver.core.processor import MessageProcessor, ServerIdentity
+from appserver.protocol.registry import MethodRegistry
+from appserver.server.config import LoadedConfig, load_config
+from appserver.server.handlers.discovery import DiscoveryHandlers
+from appserver.transports.in_process import InProcessClientHandle
+
+log = logging.getLogger("appserver.server")
+
+
+class App:
+    def __init__(self, config: LoadedConfig, *, ingress_capacity: int = 1024) -> None:
+        self.config = config
+        config.home.mkdir(parents=True, exist_ok=True)
+        self.registry = MethodRegistry()
+        DiscoveryHandlers(config).register(self.registry)
+        self.processor = MessageProcessor(
+            self.registry,
+            ServerIdentity(codex_home=str(config.home.resolve())),
+            ingress_capacity=ingress_capacity,
+            config_warnings=self.startup_warnings(),
+        )
+        self._run_task: asyncio.Task[None] | None = None
+        # Coroutines that return once a subsystem (e.g. the engine's turns) has gone idle.
+        self.idle_waiters: list[Callable[[], Awaitable[None]]] = []
+
+    def startup_warnings(self) -> list[dict[str, Any]]:
+        return []
+
+    async def start(self) -> None:
+        if self._run_task is None:
+            self._run_task = asyncio.create_task(self.processor.run())
+
+    async def drain(self) -> None:
+        """Refuse new requests and wait until running work has finished."""
+        self.processor.draining = True
+        await self.processor.wait_idle()
+        for wait in self.idle_waiters:
+            await wait()
+
+    async def stop(self) -> None:
+        await self.processor.shutdown()
+        if self._run_task is not None:
+            self._run_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._run_task
+            self._run_task = None
+
+
+async def start_in_process(
+    home: Path | str,
+    *,
+    overrides: list[str] | tuple[str, ...] = (),
+    client_name: str = "appserver-embedded",
+    client_version: str = "0.0.0",
+    experimental_api: bool = False,
+    opt_out_notification_methods: list[str] | None = None,
+    channel_capacity: int = 128,
+    ingress_capacity: int = 1024,
+) -> InProcessClientHandle:
+    """Start a whole server in this event loop and return a ready, initialized client."""
+    app = App(load_config(Path(home), overrides), ingress_capacity=ingress_capacity)
+    await app.start()
+    return await InProcessClientHandle.start(
+        app.processor,
+        client_name=client_name,
+        client_version=client_version,
+        experimental_api=experimental_api,
+        opt_out_notification_methods=opt_out_notification_methods,
+        channel_capacity=channel_capacity,
+        on_shutdown=app.stop,
+    )

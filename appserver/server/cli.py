@@ -1,0 +1,286 @@
+"""The command line: ``appserver serve`` (stdio or WebSocket), ``--version``, Codex aliases.
+
+Owns argument parsing (click), the event-loop choice (uvloop when available), signal handling
+(first SIGINT/SIGTERM drains, a second stops at once) and exit codes. Startup errors (bad
+config, refused bind) are one line on stderr and exit code 2, never a traceback. This module
+must never write to stdout except ``--version`` and ``--help``: on stdio, stdout is the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from appserver import PROTOCOL_VERSION, __version__
+
+log = logging.getLogger("appserver.server")
+
+
+class StartupError(Exception):
+    """Refuse to start, with a message for the user."""
+
+
+@dataclass
+class ServeOptions:
+    home: Path
+    overrides: list[str]
+    listen: str  # "stdio://" or "ws://HOST:PORT"
+    token_file: Path | None = None
+    token_sha256: str | None = None
+    allow_origins: list[str] = field(default_factory=list)
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_line_bytes: int = 64 * 1024 * 1024
+
+
+def parse_ws_address(text: str) -> tuple[str, int]:
+    """``:8765`` → 127.0.0.1:8765; ``HOST:PORT``; ``[::1]:PORT``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise StartupError(f"invalid WebSocket address {text!r}: expected HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    if host == "localhost":
+        host = "127.0.0.1"
+    return host, int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_token(opts: ServeOptions) -> tuple[str | None, bytes | None]:
+    if opts.token_file is not None:
+        try:
+            token = opts.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise StartupError(f"cannot read --ws-token-file {opts.token_file}: {exc}") from None
+        if not token:
+            raise StartupError(f"--ws-token-file {opts.token_file} is empty")
+        return token, None
+    if opts.token_sha256 is not None:
+        try:
+            digest = bytes.fromhex(opts.token_sha256.strip())
+        except ValueError:
+            raise StartupError("--ws-token-sha256 must be 64 hex digits") from None
+        if len(digest) != 32:
+            raise StartupError("--ws-token-sha256 must be 64 hex digits")
+        return None, digest
+    return None, None
+
+
+async def _serve(opts: ServeOptions) -> int:
+    from appserver.server.app import App
+    from appserver.server.config import load_config
+
+    app = App(load_config(opts.home, opts.overrides))
+    await app.start()
+    loop = asyncio.get_running_loop()
+    stop_now = asyncio.Event()
+    drain_requested = asyncio.Event()
+
+    def on_signal() -> None:
+        if drain_requested.is_set():
+            stop_now.set()
+        else:
+            log.warning("signal received: draining (send it again to stop at once)")
+            drain_requested.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+
+    if opts.listen.startswith("stdio"):
+        from appserver.transports.stdio import serve_stdio
+
+        main: Coroutine[Any, Any, None] = serve_stdio(app.processor, max_line=opts.max_line_bytes)
+        listener = None
+    else:
+        main, listener = await _start_ws(app, opts)
+
+    async def drain_then_stop() -> None:
+        await drain_requested.wait()
+        await app.drain()
+        stop_now.set()
+
+    serve_task = asyncio.ensure_future(main)
+    drain_task = asyncio.ensure_future(drain_then_stop())
+    stop_task = asyncio.ensure_future(stop_now.wait())
+    await asyncio.wait({serve_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (serve_task, drain_task, stop_task):
+        task.cancel()
+    if listener is not None:
+        await listener.close()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(app.stop(), timeout=5)
+    return 0
+
+
+async def _start_ws(app: Any, opts: ServeOptions) -> tuple[Coroutine[Any, Any, None], Any]:
+    from appserver.transports.websocket import WebSocketListener, WebSocketOptions
+    from appserver.transports.ws_auth import UpgradePolicy
+
+    host, port = parse_ws_address(opts.listen.removeprefix("ws://"))
+    token, digest = _read_token(opts)
+    origins = frozenset(opts.allow_origins)
+    policy = (
+        UpgradePolicy(digest, origins)
+        if digest is not None
+        else UpgradePolicy.from_token(token, origins)
+    )
+    if not _is_loopback(host) and not policy.requires_auth:
+        raise StartupError(
+            f"refusing to start a non-loopback WebSocket listener on {host} without auth "
+            "(use --ws-token-file or --ws-token-sha256)"
+        )
+    listener = WebSocketListener(
+        app.processor,
+        WebSocketOptions(
+            host=host, port=port, max_message_bytes=opts.max_message_bytes, policy=policy
+        ),
+    )
+    try:
+        await listener.start()
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc}") from None
+    shown = f"[{host}]" if ":" in host else host
+    base = f"{shown}:{listener.port}"
+    print(
+        "appserver (WebSockets)\n"
+        f"  listening on: ws://{base}\n"
+        f"  readyz: http://{base}/readyz\n"
+        f"  healthz: http://{base}/healthz",
+        file=sys.stderr,
+        flush=True,
+    )
+    forever = asyncio.get_running_loop().create_future()
+    return forever, listener
+
+
+def _run(opts: ServeOptions, loop_kind: str) -> int:
+    use_uvloop = False
+    if loop_kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+
+            use_uvloop = True
+        except ImportError:
+            if loop_kind == "uvloop":
+                raise StartupError("--loop uvloop: uvloop is not installed") from None
+    try:
+        if use_uvloop:
+            return int(uvloop.run(_serve(opts)))
+        return asyncio.run(_serve(opts))
+    except KeyboardInterrupt:
+        return 130
+
+
+_serve_options = [
+    click.option("--stdio", "stdio", is_flag=True, help="Serve one client over stdin/stdout."),
+    click.option("--ws", "ws", metavar="HOST:PORT", help="Serve WebSocket (':8765' = loopback)."),
+    click.option("--listen", "listen", metavar="URL", help="Codex-style: stdio:// or ws://IP:PORT."),
+    click.option("-c", "--config", "overrides", multiple=True, metavar="KEY=VALUE",
+                 help="Override a config key (TOML value)."),
+    click.option("--home", type=click.Path(path_type=Path), default=None,
+                 help="Home directory (default $APPSERVER_HOME, else ~/.appserver)."),
+    click.option("--log-level", default="info", show_default=True,
+                 type=click.Choice(["debug", "info", "warning", "error"])),
+    click.option("--log-format", default="text", show_default=True,
+                 type=click.Choice(["text", "json"])),
+    click.option("--loop", "loop_kind", default="auto", show_default=True,
+                 type=click.Choice(["auto", "asyncio", "uvloop"])),
+    click.option("--ws-token-file", type=click.Path(path_type=Path), default=None,
+                 help="WebSocket capability token: clients send 'Authorization: Bearer <token>'."),
+    click.option("--ws-token-sha256", default=None, metavar="HEX",
+                 help="Like --ws-token-file, but holding only the token's SHA-256 digest."),
+    click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+                 help="Accept WebSocket requests carrying this Origin (others get 403)."),
+    click.option("--max-message-bytes", default=64 * 1024 * 1024, show_default=True, type=int,
+                 help="Largest WebSocket message accepted."),
+    click.option("--max-line-bytes", default=64 * 1024 * 1024, show_default=True, type=int,
+                 help="Largest stdio line accepted; longer lines are dropped."),
+]
+
+
+def _with_serve_options(fn: Any) -> Any:
+    for opt in reversed(_serve_options):
+        fn = opt(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "-V", "--version", prog_name="appserver",
+    message=f"%(prog)s %(version)s (Codex app-server protocol {PROTOCOL_VERSION})",
+)
+@click.option("-c", "--config", "global_overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (Codex-compatible position).")
+@click.pass_context
+def cli(ctx: click.Context, global_overrides: tuple[str, ...]) -> None:
+    """appserver: a server for the Codex app-server protocol."""
+    ctx.obj = list(global_overrides)
+
+
+def _serve_command(
+    ctx: click.Context, stdio: bool, ws: str | None, listen: str | None,
+    overrides: tuple[str, ...], home: Path | None, log_level: str, log_format: str,
+    loop_kind: str, ws_token_file: Path | None, ws_token_sha256: str | None,
+    allow_origins: tuple[str, ...], max_message_bytes: int, max_line_bytes: int,
+) -> None:
+    from appserver.server.config import ConfigError, default_home
+    from appserver.server.logs import setup_logging
+
+    setup_logging(log_level, log_format)
+    chosen = [x for x in (stdio and "stdio://", ws and f"ws://{ws}", listen) if x]
+    if len(chosen) > 1:
+        raise click.UsageError("choose one of --stdio, --ws and --listen")
+    target = chosen[0] if chosen else "stdio://"
+    if not (target.startswith("stdio") or target.startswith("ws://")):
+        raise click.UsageError(f"unsupported --listen URL {target!r} (stdio:// or ws://IP:PORT)")
+    opts = ServeOptions(
+        home=(home or default_home()).expanduser(),
+        overrides=[*(ctx.obj or []), *overrides],
+        listen=target,
+        token_file=ws_token_file,
+        token_sha256=ws_token_sha256,
+        allow_origins=list(allow_origins),
+        max_message_bytes=max_message_bytes,
+        max_line_bytes=max_line_bytes,
+    )
+    try:
+        code = _run(opts, loop_kind)
+    except (StartupError, ConfigError) as exc:
+        click.echo(f"appserver: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+@cli.command("serve")
+@_with_serve_options
+@click.pass_context
+def serve(ctx: click.Context, **kwargs: Any) -> None:
+    """Serve the protocol over stdio (default) or WebSocket."""
+    _serve_command(ctx, **kwargs)
+
+
+@cli.command("app-server", hidden=True)
+@_with_serve_options
+@click.pass_context
+def app_server(ctx: click.Context, **kwargs: Any) -> None:
+    """Codex-compatible alias of ``serve`` (``<bin> --config k=v app-server --listen URL``)."""
+    _serve_command(ctx, **kwargs)
+
+
+def main() -> None:
+    cli(prog_name="appserver")

@@ -1,0 +1,149 @@
+"""Configuration: ``$APPSERVER_HOME/config.toml`` plus ``-c key=value`` overrides.
+
+Owns loading, the dotted-key overrides (values parsed as TOML, falling back to a plain string
+as Codex does), the home directory, and ``ConfigError``: a malformed file is reported with its
+path and line, never as a traceback. Key names are Codex's where they exist (``model``,
+``model_provider``, ``approval_policy``, ``sandbox_mode``, ``[model_providers.NAME]``). This
+module must never read secrets out of the environment into the config it returns (API keys
+stay in the environment; only the *name* of the variable is config).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem to show the user as one clear line."""
+
+
+def default_home() -> Path:
+    env = os.environ.get("APPSERVER_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".appserver"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=value`` → (["a","b"], value); the value is TOML when it parses, else a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"invalid -c override {text!r}: expected key=value")
+    parts = [p.strip() for p in key.split(".")]
+    if any(not p for p in parts):
+        raise ConfigError(f"invalid -c override key {key!r}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return parts, value
+
+
+def _set_dotted(target: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = target
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+_LINE_RE = re.compile(r"at line (\d+), column (\d+)")
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _LINE_RE.search(str(exc))
+        where = f"{path}:{match.group(1)}:{match.group(2)}" if match else str(path)
+        reason = _LINE_RE.sub("", str(exc)).strip(" ()")
+        raise ConfigError(f"malformed config {where}: {reason}") from None
+
+
+@dataclass
+class LoadedConfig:
+    home: Path
+    path: Path
+    values: dict[str, Any]
+    origins: dict[str, str] = field(default_factory=dict)  # dotted key → "user" | "override"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        node: Any = self.values
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.values)
+
+
+def _leaf_keys(values: dict[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for k, v in values.items():
+        dotted = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            keys.extend(_leaf_keys(v, dotted + "."))
+        else:
+            keys.append(dotted)
+    return keys
+
+
+_KNOWN_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model": str,
+    "model_provider": str,
+    "approval_policy": (str, dict),
+    "sandbox_mode": str,
+    "model_providers": dict,
+    "model_reasoning_effort": str,
+    "model_reasoning_summary": str,
+}
+
+_ENUMS = {
+    "approval_policy": {"untrusted", "on-failure", "on-request", "never"},
+    "sandbox_mode": {"read-only", "workspace-write", "danger-full-access"},
+}
+
+
+def _check(values: dict[str, Any], path: Path) -> None:
+    for key, kind in _KNOWN_TYPES.items():
+        if key in values and not isinstance(values[key], kind):
+            raise ConfigError(f"invalid config {path}: `{key}` has the wrong type")
+    for key, allowed in _ENUMS.items():
+        value = values.get(key)
+        if isinstance(value, str) and value not in allowed:
+            choices = ", ".join(sorted(allowed))
+            raise ConfigError(f"invalid config {path}: `{key}` = {value!r}; expected one of {choices}")
+    providers = values.get("model_providers", {})
+    for name, prov in providers.items():
+        if not isinstance(prov, dict):
+            raise ConfigError(f"invalid config {path}: [model_providers.{name}] must be a table")
+
+
+def load_config(home: Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedConfig:
+    path = home / CONFIG_FILE
+    values = _load_file(path)
+    origins = dict.fromkeys(_leaf_keys(values), "user")
+    for text in overrides:
+        parts, value = parse_override(text)
+        _set_dotted(values, parts, value)
+        origins[".".join(parts)] = "override"
+    _check(values, path)
+    return LoadedConfig(home=home, path=path, values=values, origins=origins)

@@ -1,0 +1,1 @@
+"""Request handlers that belong to the server layer (config, discovery, account)."""

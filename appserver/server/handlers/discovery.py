@@ -1,0 +1,114 @@
+"""``model/list``, ``config/read``, ``account/read`` and ``mock/experimentalMethod``.
+
+Owns these four handlers and their registration. They read the loaded config and never
+mutate it. ``config/read`` redacts anything that looks like a secret (literal bearer tokens,
+header values carrying credentials); API keys live in the environment and are never read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from appserver.core.processor import RequestContext
+from appserver.protocol.errors import invalid_request
+from appserver.protocol.registry import MethodRegistry, Scope
+from appserver.protocol.runtime_params import (
+    ConfigReadParams,
+    GetAccountParams,
+    MockExperimentalMethodParams,
+    ModelListParams,
+)
+from appserver.server import catalog
+from appserver.server.config import LoadedConfig
+
+DEFAULT_PAGE = 50
+REDACTED = "[redacted]"
+_SECRET_WORDS = ("token", "secret", "key", "auth", "password", "cookie")
+
+
+def redact(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    lowered = key.lower()
+    if (
+        isinstance(value, str)
+        and any(w in lowered for w in _SECRET_WORDS)
+        and not lowered.endswith("env_key")
+        and lowered != "env_key_instructions"
+    ):
+        return REDACTED
+    return value
+
+
+class DiscoveryHandlers:
+    def __init__(self, config: LoadedConfig) -> None:
+        self.config = config
+
+    def register(self, registry: MethodRegistry) -> None:
+        registry.register("model/list", ModelListParams, self.model_list, scope=Scope.INLINE)
+        registry.register("config/read", ConfigReadParams, self.config_read, scope=Scope.INLINE)
+        registry.register("account/read", GetAccountParams, self.account_read, scope=Scope.INLINE)
+        registry.register(
+            "mock/experimentalMethod",
+            MockExperimentalMethodParams,
+            self.mock_experimental,
+            experimental=True,
+            scope=Scope.INLINE,
+        )
+
+    async def model_list(self, ctx: RequestContext, p: ModelListParams) -> dict[str, Any]:
+        providers = catalog.providers(self.config)
+        provider = p.model_provider or catalog.defaults(self.config).provider
+        if provider not in providers:
+            raise invalid_request(f"unknown model provider: {provider}")
+        slugs = catalog.model_slugs(self.config, provider)
+        start = 0
+        if p.cursor is not None:
+            if not p.cursor.isdigit() or int(p.cursor) > len(slugs):
+                raise invalid_request(f"invalid cursor: {p.cursor}")
+            start = int(p.cursor)
+        limit = p.limit or DEFAULT_PAGE
+        page = slugs[start : start + limit]
+        default = catalog.defaults(self.config).model
+        name = str(providers[provider].get("name", provider))
+        data = [catalog.model_entry(s, name, s == default) for s in page]
+        end = start + len(page)
+        return {"data": data, "nextCursor": str(end) if end < len(slugs) else None}
+
+    async def config_read(self, ctx: RequestContext, p: ConfigReadParams) -> dict[str, Any]:
+        cfg = self.config
+        values = redact(cfg.snapshot())
+        defaults = catalog.defaults(cfg)
+        values.setdefault("model", defaults.model)
+        values.setdefault("model_provider", defaults.provider)
+        version = "sha256:" + hashlib.sha256(orjson.dumps(cfg.values)).hexdigest()[:16]
+        user_layer = {"type": "user", "file": str(cfg.path)}
+        origins = {
+            key: {
+                "name": user_layer if origin == "user" else {"type": "sessionFlags"},
+                "version": version,
+            }
+            for key, origin in cfg.origins.items()
+        }
+        result: dict[str, Any] = {"config": values, "origins": origins}
+        if p.include_layers:
+            result["layers"] = [{"name": user_layer, "version": version, "config": values}]
+        return result
+
+    async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> dict[str, Any]:
+        present = catalog.api_key_present(self.config)
+        info = catalog.providers(self.config).get(catalog.defaults(self.config).provider, {})
+        return {
+            "account": {"type": "apiKey"} if present else None,
+            "requiresOpenaiAuth": bool(info.get("requires_openai_auth", False)),
+        }
+
+    async def mock_experimental(
+        self, ctx: RequestContext, p: MockExperimentalMethodParams
+    ) -> dict[str, Any]:
+        return {"echoed": p.value}

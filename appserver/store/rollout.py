@@ -1,0 +1,173 @@
+"""Rollout files: the append-only JSONL record of one thread.
+
+Owns the on-disk line format (``{"timestamp", "type", "payload"}``), writing lines so that a
+crash leaves at most one torn line, and reading files back tolerantly.
+
+Must never: rewrite or truncate an existing rollout, interpret payloads (that is
+``history.py``'s job), or raise on bad file content when reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+logger = logging.getLogger("appserver.store")
+
+_NEWLINE = b"\n"
+
+
+def rfc3339_now() -> str:
+    """Current UTC time as RFC3339 with milliseconds and a ``Z`` suffix."""
+    return format_rfc3339(datetime.now(UTC))
+
+
+def format_rfc3339(moment: datetime) -> str:
+    """Format an aware (or naive-UTC) datetime like ``2026-11-25T02:25:06.529Z``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def encode_line(type_: str, payload: dict[str, Any], timestamp: str | None = None) -> bytes:
+    """Encode one rollout line, trailing newline included."""
+    record = {"timestamp": timestamp or rfc3339_now(), "type": type_, "payload": payload}
+    return orjson.dumps(record) + _NEWLINE
+
+
+class RolloutWriter:
+    """Appends lines to one rollout file.
+
+    The file (and its parent directories) is created on the first ``append`` only, so a
+    thread that never receives input leaves nothing on disk.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._closed = False
+
+    @property
+    def materialized(self) -> bool:
+        """True once the file exists because this writer (or an earlier one) wrote to it."""
+        return self._fd is not None or self.path.exists()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def append(self, type: str, payload: dict[str, Any], *, durable: bool = False) -> None:
+        """Append one line; with ``durable`` the data is fsynced before returning."""
+        if self._closed:
+            raise ValueError(f"rollout writer for {self.path} is closed")
+        fd = self._ensure_open()
+        _write_all(fd, encode_line(type, payload))
+        if durable:
+            os.fsync(fd)
+
+    def flush(self) -> None:
+        """Force written lines to stable storage (writes are unbuffered already)."""
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._closed = True
+
+    def __enter__(self) -> RolloutWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _ensure_open(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # O_APPEND: every write lands at the current end even if the file moved
+            # (archive) or someone else appended; raw fd: no userspace buffer to lose.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            _terminate_torn_tail(fd)
+            self._fd = fd
+        return self._fd
+
+
+def _terminate_torn_tail(fd: int) -> None:
+    """If a previous process died mid-line, end that fragment with a newline.
+
+    Otherwise our first line would be glued onto the fragment and be lost with it.
+    """
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return
+    if os.pread(fd, 1, size - 1) != _NEWLINE:
+        _write_all(fd, _NEWLINE)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # A regular-file write is normally complete in one call; the loop only guards
+    # against a short write (e.g. disk full mid-way) silently dropping bytes.
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+@dataclass
+class RolloutContents:
+    """Parsed lines of a rollout plus whether a torn last line was dropped."""
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    torn_tail: bool = False
+
+
+def read_rollout(path: Path) -> RolloutContents:
+    """Read every decodable line of ``path``.
+
+    Undecodable lines are skipped with a warning. A last line without its newline is
+    accepted only if it decodes to a complete object (the writer emits each line in one
+    write, so a valid object without newline is a complete line of a hand-edited file).
+    Raises FileNotFoundError only; never raises on content.
+    """
+    data = path.read_bytes()
+    return parse_rollout_bytes(data, source=str(path))
+
+
+def parse_rollout_bytes(data: bytes, *, source: str = "<bytes>") -> RolloutContents:
+    """Parse rollout content; see ``read_rollout``."""
+    contents = RolloutContents()
+    numbered = [(n, raw) for n, raw in enumerate(data.split(_NEWLINE), start=1) if raw.strip()]
+    for position, (number, raw) in enumerate(numbered):
+        parsed = decode_line(raw)
+        if parsed is not None:
+            contents.lines.append(parsed)
+        elif position == len(numbered) - 1:
+            # The usual shape of a crash mid-write: only the last line can be torn.
+            contents.torn_tail = True
+            logger.warning("skipping torn last line %d in rollout %s", number, source)
+        else:
+            logger.warning("skipping undecodable line %d in rollout %s", number, source)
+    return contents
+
+
+def decode_line(raw: bytes) -> dict[str, Any] | None:
+    """One line decoded to an object, or None if it is not valid JSON object text."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

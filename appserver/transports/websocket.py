@@ -1,0 +1,156 @@
+"""The WebSocket transport: many clients, one text frame per message.
+
+Owns the listener (the ``websockets`` library), the HTTP side (``/healthz`` and ``/readyz``
+→ 200; Origin and bearer-token checks at the upgrade), and one reader loop plus one writer
+task per connection. Each connection's outbound queue merges deltas past its soft mark and is
+closed with code 1008 past its hard mark, so one slow reader never stalls the others. Binary
+frames and undecodable text are dropped with a log line. This module must never know about
+threads or turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as HttpRequest
+from websockets.http11 import Response as HttpResponse
+
+from appserver.core.connection import ConnectionState, next_connection_id
+from appserver.core.processor import MessageProcessor
+from appserver.core.sinks import Policy, QueueSink
+from appserver.protocol.envelope import Request
+from appserver.transports.decode import decode_message
+from appserver.transports.ws_auth import AuthFailure, UpgradePolicy
+
+log = logging.getLogger("appserver.transport")
+
+SLOW_CLIENT_CLOSE_CODE = 1008  # policy violation: the client fell too far behind
+SLOW_CLIENT_CLOSE_REASON = "outbound queue overflow: client too slow; reconnect and thread/resume"
+
+
+@dataclass(frozen=True)
+class WebSocketOptions:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_message_bytes: int = 64 * 1024 * 1024
+    queue_messages: int = 65536
+    queue_soft_messages: int = 1024
+    queue_bytes: int = 64 * 1024 * 1024
+    ping_interval: float | None = 20.0
+    policy: UpgradePolicy = UpgradePolicy()
+
+
+class WebSocketListener:
+    def __init__(self, processor: MessageProcessor, options: WebSocketOptions) -> None:
+        self.processor = processor
+        self.options = options
+        self.server: Server | None = None
+        self.ready = False
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        sock = next(iter(self.server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def start(self) -> None:
+        opts = self.options
+        self.server = await serve(
+            self._handle,
+            opts.host,
+            opts.port,
+            process_request=self._process_request,
+            max_size=opts.max_message_bytes,
+            compression=None,
+            ping_interval=opts.ping_interval,
+            server_header="appserver",
+        )
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), timeout=5)
+
+    def _process_request(self, conn: ServerConnection, request: HttpRequest) -> HttpResponse | None:
+        path = request.path.split("?", 1)[0]
+        is_upgrade = "upgrade" in request.headers.get("Connection", "").lower()
+        if path in ("/healthz", "/readyz") and not is_upgrade:
+            if path == "/readyz" and not self.ready:
+                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+            return conn.respond(HTTPStatus.OK, "")
+        try:
+            self.options.policy.check(
+                request.headers.get("Origin"), request.headers.get("Authorization")
+            )
+        except AuthFailure as fail:
+            log.warning("rejecting websocket request: %s", fail.reason)
+            return conn.respond(fail.status, fail.reason + "\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        opts = self.options
+        sink = QueueSink(
+            Policy.MERGE_THEN_CLOSE,
+            max_messages=opts.queue_messages,
+            soft_messages=opts.queue_soft_messages,
+            max_bytes=opts.queue_bytes,
+            on_overflow=_closer(ws),
+        )
+        conn = ConnectionState(next_connection_id(), "webSocket", sink)
+        self.processor.open_connection(conn)
+        writer = asyncio.create_task(_write_loop(ws, sink))
+        try:
+            await self._read_loop(ws, conn)
+        finally:
+            await self.processor.close_connection(conn.id)
+            writer.cancel()
+
+    async def _read_loop(self, ws: ServerConnection, conn: ConnectionState) -> None:
+        processor = self.processor
+        try:
+            async for frame in ws:
+                if isinstance(frame, bytes):
+                    log.warning("connection %d: dropping unsupported binary frame", conn.id)
+                    continue
+                msg = decode_message(frame, conn.id)
+                if msg is None:
+                    continue
+                if not processor.submit(conn, msg) and not isinstance(msg, Request):
+                    await processor.submit_wait(conn, msg)
+        except ConnectionClosed:
+            pass
+
+
+def _closer(ws: ServerConnection) -> Callable[[], None]:
+    def close() -> None:
+        task = asyncio.ensure_future(ws.close(SLOW_CLIENT_CLOSE_CODE, SLOW_CLIENT_CLOSE_REASON))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    return close
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+async def _write_loop(ws: ServerConnection, sink: QueueSink) -> None:
+    try:
+        while True:
+            batch = await sink.next_batch()
+            if not batch:
+                return
+            for msg in batch:
+                await ws.send(msg.encoded(), text=True)
+    except ConnectionClosed:
+        sink.close()
