@@ -41,7 +41,16 @@ class App:
         self.idle_waiters: list[Callable[[], Awaitable[None]]] = []
 
     def startup_warnings(self) -> list[dict[str, Any]]:
-        return []
+        """Problems found while loading config; each connection gets them after initialize."""
+        warnings: list[dict[str, Any]] = []
+        if self.config.get("model") is None and self.config.get("model_provider") is None:
+            summary = (
+                "No model is configured: using the built-in scripted provider (offline replay). "
+                f"Set `model` and `model_provider` in {self.config.path} to use a real model."
+            )
+            log.warning("%s", summary)
+            warnings.append({"summary": summary, "details": None})
+        return warnings
 
     async def start(self) -> None:
         if self._run_task is None:

@@ -160,6 +160,7 @@ class InProcessClientHandle:
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
         self.initialize_result: dict[str, Any] = {}
+        self.on_raw_response: Callable[[dict[str, Any]], None] | None = None
 
     @classmethod
     async def start(
@@ -262,7 +263,12 @@ class InProcessClientHandle:
     # -- runtime → client -------------------------------------------------------------------
     def _on_response(self, payload: dict[str, Any]) -> None:
         fut = self._in_flight.pop(payload.get("id"), None)  # type: ignore[arg-type]
-        if fut is None or fut.done():
+        if fut is None:
+            # A reply to a message queued with ``submit_message``: the caller keeps its own ids.
+            if self.on_raw_response is not None:
+                self.on_raw_response(payload)
+            return
+        if fut.done():
             return
         err = payload.get("error")
         if err is not None:

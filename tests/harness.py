@@ -1,0 +1,365 @@
+"""One client surface over the three transports, for tests whose body must not care which.
+
+``open_client(transport, home, ...)`` yields a ``WireClient``: ``send`` a message dict,
+``send_raw`` bytes (decoded by the same transport helper in-process), ``request`` and wait for
+the reply, ``next_message`` / ``wait_for`` with timeouts (messages not matching stay buffered),
+``expect_silence`` to assert nothing arrives before a later reply. The stdio and WebSocket
+clients run the real CLI in a subprocess; the in-process client runs the same core in this
+event loop. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from appserver.protocol.envelope import Message, Request
+from appserver.server.app import App
+from appserver.server.config import load_config
+from appserver.transports.decode import decode_message
+from appserver.transports.in_process import (
+    InProcessClientHandle,
+    Lagged,
+    ServerNotification,
+    ServerRequest,
+)
+
+TIMEOUT = 15.0
+TRANSPORTS = ["in_process", "stdio", "websocket"]
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("OPENAI_API_KEY", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class WireClient:
+    """Base: a buffer of received messages and the waits over it."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.buffer: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self.seen: list[dict[str, Any]] = []
+
+    # transport-specific
+    async def send(self, msg: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def send_raw(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def _received(self, msg: dict[str, Any]) -> None:
+        self.seen.append(msg)
+        self.inbox.put_nowait(msg)
+
+    async def next_message(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        if self.buffer:
+            return self.buffer.pop(0)
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    async def wait_for(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = TIMEOUT
+    ) -> dict[str, Any]:
+        for i, msg in enumerate(self.buffer):
+            if pred(msg):
+                return self.buffer.pop(i)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError("no matching message")
+            msg = await asyncio.wait_for(self.inbox.get(), remaining)
+            if pred(msg):
+                return msg
+            self.buffer.append(msg)
+
+    async def reply_to(self, request_id: Any, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda m: "method" not in m and m.get("id") == request_id
+            and type(m.get("id")) is type(request_id),
+            timeout,
+        )
+
+    async def notification(self, method: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return await self.wait_for(lambda m: m.get("method") == method and "id" not in m, timeout)
+
+    async def request(
+        self, method: str, params: Any = None, *, request_id: Any = None, omit_params: bool = False
+    ) -> dict[str, Any]:
+        rid = next(self._ids) if request_id is None else request_id
+        msg: dict[str, Any] = {"id": rid, "method": method}
+        if not omit_params:
+            msg["params"] = {} if params is None else params
+        await self.send(msg)
+        return await self.reply_to(rid)
+
+    async def call(self, method: str, params: Any = None) -> Any:
+        reply = await self.request(method, params)
+        assert "result" in reply, reply
+        return reply["result"]
+
+    async def initialize(self, **capabilities: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"clientInfo": {"name": "test_client", "version": "1.2.3"}}
+        if capabilities:
+            params["capabilities"] = capabilities
+        reply = await self.request("initialize", params)
+        await self.send({"method": "initialized"})
+        return reply
+
+
+class InProcessWire(WireClient):
+    def __init__(self, handle: InProcessClientHandle, app: App) -> None:
+        super().__init__()
+        self.handle = handle
+        self.app = app
+        self._pump = asyncio.create_task(self._events())
+        handle.on_raw_response = self._received
+
+    async def _events(self) -> None:
+        while True:
+            try:
+                ev = await self.handle.next_event(timeout=None)
+            except BrokenPipeError:
+                return
+            if isinstance(ev, ServerNotification):
+                self._received({"method": ev.method, "params": ev.params})
+            elif isinstance(ev, ServerRequest):
+                self._received({"id": ev.id, "method": ev.method, "params": ev.params})
+            elif isinstance(ev, Lagged):
+                self._received({"lagged": ev.skipped})
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        await self.send_raw(orjson.dumps(msg))
+
+    async def send_raw(self, data: bytes) -> None:
+        for line in data.split(b"\n"):
+            decoded: Message | None = decode_message(line, self.handle.connection.id)
+            if decoded is not None:
+                self.handle.submit_message(decoded)
+
+    async def close(self) -> None:
+        self._pump.cancel()
+        await self.handle.shutdown()
+
+
+class StdioWire(WireClient):
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        super().__init__()
+        self.proc = proc
+        self.stderr_lines: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+        self._err = asyncio.create_task(self._read_err())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                return
+            self._received(orjson.loads(line))
+
+    async def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        while True:
+            line = await self.proc.stderr.readline()
+            if not line:
+                return
+            self.stderr_lines.append(line.decode(errors="replace"))
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        await self.send_raw(orjson.dumps(msg) + b"\n")
+
+    async def send_raw(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data if data.endswith(b"\n") else data + b"\n")
+        await self.proc.stdin.drain()
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self._reader.cancel()
+        self._err.cancel()
+
+
+class WebSocketWire(WireClient):
+    def __init__(self, ws: ClientConnection) -> None:
+        super().__init__()
+        self.ws = ws
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for frame in self.ws:
+                self._received(orjson.loads(frame))
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        await self.ws.send(orjson.dumps(msg).decode())
+
+    async def send_raw(self, data: bytes) -> None:
+        await self.ws.send(data.decode(errors="replace"))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+
+
+def cli_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "appserver", *args]
+
+
+async def spawn_stdio(
+    home: Path, *extra: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *cli_argv("serve", "--stdio", "--home", str(home), "--log-level", "info", *extra),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=server_env(env),
+        limit=2**27,
+    )
+
+
+class WsServer:
+    """The real CLI serving WebSocket on 127.0.0.1 with a kernel-chosen port."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.stderr_lines: list[str] = []
+        self._err = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        while True:
+            line = await self.proc.stderr.readline()
+            if not line:
+                return
+            self.stderr_lines.append(line.decode(errors="replace"))
+
+    @property
+    def http_base(self) -> str:
+        return self.url.replace("ws://", "http://")
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        self._err.cancel()
+
+
+async def start_ws_server(
+    home: Path, *extra: str, env: dict[str, str] | None = None
+) -> WsServer:
+    proc = await asyncio.create_subprocess_exec(
+        *cli_argv("serve", "--ws", "127.0.0.1:0", "--home", str(home), *extra),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=server_env(env),
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+
+    async def find_url() -> str:
+        assert proc.stderr is not None
+        while True:
+            line = (await proc.stderr.readline()).decode()
+            if not line:
+                raise RuntimeError("server exited: " + "".join(seen))
+            seen.append(line)
+            m = re.search(r"listening on: (ws://\S+)", line)
+            if m:
+                return m.group(1)
+
+    url = await asyncio.wait_for(find_url(), TIMEOUT)
+    server = WsServer(proc, url)
+    server.stderr_lines.extend(seen)
+    return server
+
+
+async def ws_connect(url: str, token: str | None = None, **kw: Any) -> WebSocketWire:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    ws = await websockets.connect(
+        url, additional_headers=headers, max_size=2**26, compression=None, **kw
+    )
+    return WebSocketWire(ws)
+
+
+@contextlib.asynccontextmanager
+async def open_client(
+    transport: str,
+    home: Path,
+    *,
+    initialize: bool = True,
+    capabilities: dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[WireClient]:
+    """A connected client over ``transport`` against a server on ``home``."""
+    extra: list[str] = []
+    for o in overrides or []:
+        extra += ["-c", o]
+    client: WireClient
+    server: WsServer | None = None
+    if transport == "in_process":
+        old = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(server_env(env))
+        try:
+            app = App(load_config(home, overrides or []))
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        await app.start()
+        handle = InProcessClientHandle.connect(app.processor, on_shutdown=app.stop)
+        client = InProcessWire(handle, app)
+    elif transport == "stdio":
+        client = StdioWire(await spawn_stdio(home, *extra, env=env))
+    elif transport == "websocket":
+        server = await start_ws_server(home, *extra, env=env)
+        client = await ws_connect(server.url)
+    else:
+        raise ValueError(transport)
+    try:
+        if initialize:
+            reply = await client.initialize(**(capabilities or {}))
+            assert "result" in reply, reply
+        yield client
+    finally:
+        await client.close()
+        if server is not None:
+            await server.stop()
+
+
+def is_request(msg: dict[str, Any]) -> bool:
+    return "method" in msg and "id" in msg
+
+
+__all__ = ["TIMEOUT", "TRANSPORTS", "Request", "WireClient", "open_client"]
