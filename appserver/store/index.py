@@ -145,6 +145,8 @@ class ThreadStore:
     """
 
     def __init__(self, home: Path) -> None:
+        # Absolute (not resolved: keep the caller's spelling) so stored paths are absolute.
+        home = home.absolute()
         self.home = home
         self.sessions_dir = home / "sessions"
         self.archived_dir = home / "archived_sessions"
@@ -437,13 +439,10 @@ def _is_healthy(db: sqlite3.Connection) -> bool:
 
 
 def _reset_schema(db: sqlite3.Connection) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    db.execute("DROP TABLE IF EXISTS threads")
-    for statement in _SCHEMA.split(";"):
-        if statement.strip():
-            db.execute(statement)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    db.execute("COMMIT")
+    db.executescript(
+        "BEGIN IMMEDIATE; DROP TABLE IF EXISTS threads;"
+        f"{_SCHEMA}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    )
 
 
 def _record_params(rec: ThreadRecord) -> tuple[Any, ...]:
@@ -497,12 +496,13 @@ def _filters(
 ) -> tuple[builtins.list[str], builtins.list[Any]]:
     where = ["archived = ?"]
     params: list[Any] = [int(bool(archived))]
-    cwds = [cwd] if isinstance(cwd, str) else cwd
-    for column, values in (
+    for column, given in (
         ("model_provider", model_providers),
-        ("cwd", cwds),
+        ("cwd", cwd),
         ("source", source_kinds),
     ):
+        # A bare string is a Sequence[str] too; never let it become a list of letters.
+        values = [given] if isinstance(given, str) else given
         if values:
             where.append(f"{column} IN ({', '.join('?' * len(values))})")
             params.extend(values)
@@ -548,7 +548,8 @@ def _record_from_file(f: _FileStat) -> ThreadRecord | None:
     """A record from a rollout's metadata lines, or None (with a warning) if unusable."""
     try:
         data = f.path.read_bytes()
-    except FileNotFoundError:
+    except OSError as exc:
+        logger.warning("cannot read rollout %s (%s); not indexed", f.path, exc)
         return None
     lines = [
         parsed

@@ -100,7 +100,8 @@ class RolloutWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # O_APPEND: every write lands at the current end even if the file moved
             # (archive) or someone else appended; raw fd: no userspace buffer to lose.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # Read access is only for peeking at the last byte (_terminate_torn_tail).
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             _terminate_torn_tail(fd)
             self._fd = fd
         return self._fd

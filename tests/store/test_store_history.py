@@ -46,7 +46,13 @@ def meta_line(**extra: Any) -> dict[str, Any]:
 
 
 def test_completed_turn() -> None:
-    lines = [meta_line(), started("a"), item("a", "u1", "userMessage"), item("a", "m1"), complete("a")]
+    lines = [
+        meta_line(),
+        started("a"),
+        item("a", "u1", "userMessage"),
+        item("a", "m1"),
+        complete("a"),
+    ]
     (turn,) = rebuild_turns(lines)
     assert turn == {
         "id": "a",

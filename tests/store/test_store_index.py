@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from appserver.store.index import ThreadRecord, ThreadStore, encode_cursor
+from appserver.store.index import SortDirection, SortKey, ThreadRecord, ThreadStore, encode_cursor
 from appserver.store.rollout import RolloutWriter
 
 from .helpers import BASE_TIME, ThreadSpec, persist, record_for, write_rollout
 
-SORTS = [
+SORTS: list[tuple[SortKey, SortDirection]] = [
     ("created_at", "asc"),
     ("created_at", "desc"),
     ("updated_at", "asc"),
@@ -58,9 +58,7 @@ def ids(records: list[ThreadRecord]) -> list[str]:
 def test_rollout_path_layout(tmp_path: Path) -> None:
     with ThreadStore(tmp_path) as store:
         path = store.rollout_path_for("abc", datetime(2026, 11, 25, 2, 25, 6, 529000, UTC))
-    assert path == (
-        tmp_path / "sessions/2026/11/25/rollout-2026-11-25T02-25-06-abc.jsonl"
-    )
+    assert path == (tmp_path / "sessions/2026/11/25/rollout-2026-11-25T02-25-06-abc.jsonl")
 
 
 def test_fresh_home_has_wal_index(tmp_path: Path) -> None:
