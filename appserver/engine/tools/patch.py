@@ -50,6 +50,7 @@ MOVE_TO = "*** Move to: "
 END_OF_FILE = "*** End of File"
 
 ChangeKind = Literal["add", "delete", "update"]
+HunkTag = Literal[" ", "-", "+"]
 
 
 class PatchError(Exception):
@@ -62,16 +63,25 @@ class PatchError(Exception):
 
 @dataclass(frozen=True)
 class Hunk:
-    """One ``@@`` chunk of an Update: the lines it expects and the lines it writes.
+    """One ``@@`` chunk of an Update.
 
-    ``old_lines`` are the context and removed lines in file order, ``new_lines`` the context
-    and added lines. ``context`` is the text after ``@@`` (used to narrow the search).
+    ``lines`` are ``(tag, text)`` pairs in order, tag being ``" "`` (context), ``"-"`` or
+    ``"+"``. ``context`` is the text after ``@@``, used to narrow the search.
     """
 
     context: str | None
-    old_lines: list[str]
-    new_lines: list[str]
+    lines: list[tuple[HunkTag, str]]
     is_end_of_file: bool = False
+
+    @property
+    def old_lines(self) -> list[str]:
+        """What the file must contain: context and removed lines."""
+        return [text for tag, text in self.lines if tag != "+"]
+
+    @property
+    def new_lines(self) -> list[str]:
+        """What the file will contain: context and added lines."""
+        return [text for tag, text in self.lines if tag != "-"]
 
 
 @dataclass(frozen=True)
@@ -199,18 +209,16 @@ def _op_path(marker: str, prefix: str, lineno: int) -> str:
 def _parse_hunks(body: list[str], i: int, path: str) -> tuple[list[Hunk], int]:
     hunks: list[Hunk] = []
     context: str | None = None
-    old: list[str] = []
-    new: list[str] = []
+    lines: list[tuple[HunkTag, str]] = []
     started = False  # a hunk is open (saw '@@' or a diff line)
-    has_lines = False
 
     def close(eof: bool) -> None:
-        nonlocal context, old, new, started, has_lines
+        nonlocal context, lines, started
         if started:
-            if not has_lines:
+            if not lines:
                 raise PatchError(f"Empty hunk in Update File '{path}'")
-            hunks.append(Hunk(context, old, new, eof))
-        context, old, new, started, has_lines = None, [], [], False, False
+            hunks.append(Hunk(context, lines, eof))
+        context, lines, started = None, [], False
 
     while i < len(body):
         line = body[i]
@@ -224,7 +232,7 @@ def _parse_hunks(body: list[str], i: int, path: str) -> tuple[list[Hunk], int]:
         if _is_marker(stripped):
             break  # next file op, or a stray marker the caller reports
         if line.startswith("@@"):
-            if started and has_lines:
+            if started and lines:
                 close(eof=False)
             elif started:
                 raise PatchError(f"Empty hunk in Update File '{path}' (line {i + 2})")
@@ -234,12 +242,8 @@ def _parse_hunks(body: list[str], i: int, path: str) -> tuple[list[Hunk], int]:
         elif line[:1] in (" ", "-", "+") or line == "":
             # A completely empty line is a context line whose leading space was lost.
             started = True
-            has_lines = True
-            tag, rest = (line[0], line[1:]) if line else (" ", "")
-            if tag in (" ", "-"):
-                old.append(rest)
-            if tag in (" ", "+"):
-                new.append(rest)
+            tag: HunkTag = "-" if line[:1] == "-" else "+" if line[:1] == "+" else " "
+            lines.append((tag, line[1:]))
         else:
             raise PatchError(
                 f"Invalid line {i + 2} in Update File '{path}': hunk lines must start with "
@@ -323,25 +327,36 @@ def _apply_hunks(lines: list[str], hunks: list[Hunk], display: str) -> list[str]
                     f"Failed to find context '{hunk.context}' for hunk {number} in {display}"
                 )
             cursor = found + 1
-        old, new = hunk.old_lines, hunk.new_lines
+        entries = hunk.lines
+        old = hunk.old_lines
         if not old:
             # Pure insertion: right after the @@ context if there is one, else at the end.
             at = cursor if hunk.context is not None else len(lines)
-            replacements.append((at, 0, new))
+            replacements.append((at, 0, hunk.new_lines))
             cursor = at
             continue
         idx = _find(lines, old, cursor, hunk.is_end_of_file)
-        if idx is None and old[-1] == "":
+        if idx is None and entries[-1] == (" ", ""):
             # A trailing empty context line often stands for the file's final newline,
             # which is not a line of its own here.
+            entries = entries[:-1]
             old = old[:-1]
-            new = new[:-1] if new and new[-1] == "" else new
             idx = _find(lines, old, cursor, hunk.is_end_of_file) if old else None
         if idx is None:
             shown = "\n".join(hunk.old_lines)
             raise PatchError(
                 f"Failed to find expected lines in {display} (hunk {number}):\n{shown}"
             )
+        # Context lines keep the file's own text: a fuzzy match must not rewrite them.
+        pos = idx
+        new: list[str] = []
+        for tag, text in entries:
+            if tag == " ":
+                new.append(lines[pos])
+            if tag != "+":
+                pos += 1
+            else:
+                new.append(text)
         replacements.append((idx, len(old), new))
         cursor = idx + len(old)
     result = list(lines)
@@ -388,12 +403,22 @@ def _split(text: str) -> tuple[list[str], str]:
     return lines, eol
 
 
+def _keepends(text: str) -> list[str]:
+    # Not str.splitlines: it also breaks at form feeds and U+2028, which are not line ends
+    # for diff tools.
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 def _unified(old: str | None, new: str | None, old_label: str, new_label: str) -> str:
     a = "/dev/null" if old is None else f"a/{old_label}"
     b = "/dev/null" if new is None else f"b/{new_label}"
     body = difflib.unified_diff(
-        (old or "").splitlines(keepends=True),
-        (new or "").splitlines(keepends=True),
+        _keepends(old or ""),
+        _keepends(new or ""),
         fromfile=a,
         tofile=b,
     )

@@ -65,7 +65,6 @@ class CommandResult:
 
 @dataclass
 class _Running:
-    process: asyncio.subprocess.Process
     killed: bool = False
 
 
@@ -142,16 +141,38 @@ def _exit_code(returncode: int | None) -> int | None:
     return 128 - returncode if returncode < 0 else returncode
 
 
-async def _terminate(process: asyncio.subprocess.Process, grace_s: float) -> None:
-    """SIGTERM the group, give the leader ``grace_s`` to exit, then SIGKILL the group."""
-    pgid = process.pid
-    _signal_group(pgid, signal.SIGTERM)
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Stream protocol that also reports the moment the child exits.
+
+    ``Process.wait()`` on Python 3.11 only returns once the pipes are closed too, so a
+    background job holding stdout would make it hang even though the command has exited.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=_READ_SIZE, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def _wait_exit(protocol: _Protocol, timeout_s: float | None) -> bool:
+    """Wait (at most ``timeout_s``) for the leader to exit; True if it has."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(process.wait(), grace_s)
+        # shield: a timeout must not cancel the shared future.
+        await asyncio.wait_for(asyncio.shield(protocol.exited), timeout_s)
+    return protocol.exited.done()
+
+
+async def _terminate(pgid: int, protocol: _Protocol, grace_s: float) -> None:
+    """SIGTERM the group, give the leader ``grace_s`` to exit, then SIGKILL the group."""
+    _signal_group(pgid, signal.SIGTERM)
+    await _wait_exit(protocol, grace_s)
     # Unconditional: stragglers that ignored SIGTERM (or outlived the leader) die here.
     _signal_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(process.wait(), grace_s)
+    await _wait_exit(protocol, grace_s)
 
 
 async def _finish_pump(pump: asyncio.Task[None]) -> None:
@@ -160,8 +181,14 @@ async def _finish_pump(pump: asyncio.Task[None]) -> None:
             await asyncio.wait_for(asyncio.shield(pump), _DRAIN_TIMEOUT_S)
     if not pump.done():
         pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await pump
+        except asyncio.CancelledError:
+            # The pump's own cancellation is expected; a cancellation of *this* task is not
+            # ours to swallow.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
 
 def _start_error(argv: Sequence[str], exc: OSError, started: float) -> CommandResult:
@@ -198,8 +225,11 @@ async def run_command(
     started = time.monotonic()
     if not argv:
         return _start_error(argv, FileNotFoundError("empty command"), started)
+    loop = asyncio.get_running_loop()
     try:
-        process = await asyncio.create_subprocess_exec(
+        # The protocol-level API (what create_subprocess_exec wraps) so we learn of the exit.
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _Protocol(loop),
             *argv,
             cwd=cwd,
             env=env,
@@ -211,20 +241,19 @@ async def run_command(
     except OSError as exc:
         return _start_error(argv, exc, started)
 
-    pgid = process.pid
-    running = _Running(process)
+    pgid = transport.get_pid()  # start_new_session: the group id is the leader's pid
+    running = _Running()
     _RUNNING[pgid] = running
-    assert process.stdout is not None  # stdout=PIPE
+    assert protocol.stdout is not None  # stdout=PIPE
     collector = _Collector(max_output_bytes, on_output)
-    pump = asyncio.create_task(collector.pump(process.stdout))
-    waiter = asyncio.create_task(process.wait())
+    pump = asyncio.create_task(collector.pump(protocol.stdout))
     timed_out = False
     try:
         if on_start is not None:
-            on_start(process.pid)
+            on_start(pgid)
         deadline = None if timeout_ms is None else started + timeout_ms / 1000
-        pending: set[asyncio.Task[Any]] = {waiter, pump}
-        while not waiter.done():
+        pending: set[asyncio.Future[None]] = {protocol.exited, pump}
+        while not protocol.exited.done():
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             done, pending = await asyncio.wait(
                 pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
@@ -234,10 +263,10 @@ async def run_command(
                 break
             if pump in done and pump.exception() is not None:
                 # on_output failed: stop the command, then report the callback's error.
-                await _terminate(process, kill_grace_s)
+                await _terminate(pgid, protocol, kill_grace_s)
                 pump.result()
         if timed_out:
-            await _terminate(process, kill_grace_s)
+            await _terminate(pgid, protocol, kill_grace_s)
         else:
             # The leader exited; background jobs still in its group must not outlive it.
             _signal_group(pgid, signal.SIGKILL)
@@ -245,18 +274,19 @@ async def run_command(
         if pump.done() and not pump.cancelled() and pump.exception() is not None:
             pump.result()
     except asyncio.CancelledError:
-        await _terminate(process, kill_grace_s)
+        await _terminate(pgid, protocol, kill_grace_s)
         raise
     finally:
         # Also reached if the cleanup above was itself interrupted: never leave the group.
         _signal_group(pgid, signal.SIGKILL)
         _RUNNING.pop(pgid, None)
-        for task in (waiter, pump):
-            if not task.done():
-                task.cancel()
+        if not pump.done():
+            pump.cancel()
+        # Closes our pipe ends even if an escaped process still holds the other end.
+        transport.close()
 
     cancelled = running.killed and not timed_out
-    code = None if (timed_out or cancelled) else _exit_code(process.returncode)
+    code = None if (timed_out or cancelled) else _exit_code(transport.get_returncode())
     return CommandResult(
         exit_code=code,
         output=collector.text,
