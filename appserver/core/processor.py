@@ -51,6 +51,16 @@ log = logging.getLogger("appserver.core")
 DRAINING_MESSAGE = "Server is draining; retry after reconnecting"
 
 
+class _NoReply:
+    """Returned by a handler that has already sent its own reply (to order it before later
+    notifications, e.g. ``thread/started`` after the ``thread/start`` response)."""
+
+    __slots__ = ()
+
+
+NO_REPLY = _NoReply()
+
+
 @dataclass(frozen=True, slots=True)
 class ServerIdentity:
     """What ``initialize`` reports about this server."""
@@ -254,6 +264,8 @@ class MessageProcessor:
         return result
 
     async def _reply(self, conn: ConnectionState, req: Request, result: Any) -> None:
+        if result is NO_REPLY:
+            return
         if isinstance(result, RpcError):
             await self.sender.fail(conn.id, req.id, result)
         else:

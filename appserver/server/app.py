@@ -17,7 +17,13 @@ from typing import Any
 
 from appserver.core.processor import MessageProcessor, ServerIdentity
 from appserver.protocol.registry import MethodRegistry
+from appserver.engine.manager import ThreadManager
+from appserver.engine.tools import sandbox, shell
 from appserver.server.config import LoadedConfig, load_config
+from appserver.server.handlers.threads import ThreadHandlers
+from appserver.server.models import ModelClients
+from appserver.server.outbox import CoreOutbox
+from appserver.store.index import ThreadStore
 from appserver.server.handlers.discovery import DiscoveryHandlers
 from appserver.transports.in_process import InProcessClientHandle
 
@@ -36,9 +42,26 @@ class App:
             ingress_capacity=ingress_capacity,
             config_warnings=self.startup_warnings(),
         )
+        self.store = ThreadStore(config.home)
+        self.models = ModelClients(config.values)
+        self.manager = ThreadManager(
+            self.store,
+            CoreOutbox(self.processor.sender),
+            self.models,
+            idle_unload_s=float(config.get("thread_idle_unload_seconds", 1800)),
+        )
+        ThreadHandlers(config, self.manager).register(self.registry)
+        self.processor.busy_checks.append(lambda: self.manager.active_turns() > 0)
+        self.processor.on_connection_closed.append(self._connection_closed)
         self._run_task: asyncio.Task[None] | None = None
         # Coroutines that return once a subsystem (e.g. the engine's turns) has gone idle.
-        self.idle_waiters: list[Callable[[], Awaitable[None]]] = []
+        self.idle_waiters: list[Callable[[], Awaitable[None]]] = [self.manager.wait_idle]
+
+    async def _connection_closed(self, conn: Any) -> None:
+        # Threads a departing client watched start their idle-unload clock; running turns
+        # go on (their pending approvals wait for another subscriber or a resume).
+        for thread in list(self.manager.loaded.values()):
+            self.manager.maybe_schedule_unload(thread)
 
     def startup_warnings(self) -> list[dict[str, Any]]:
         """Problems found while loading config; each connection gets them after initialize."""
@@ -47,6 +70,13 @@ class App:
             summary = (
                 "No model is configured: using the built-in scripted provider (offline replay). "
                 f"Set `model` and `model_provider` in {self.config.path} to use a real model."
+            )
+            log.warning("%s", summary)
+            warnings.append({"summary": summary, "details": None})
+        if not sandbox.bwrap_available():
+            summary = (
+                "bubblewrap (bwrap) is not available: commands in the read-only and "
+                "workspace-write sandbox modes will ask for approval instead of running confined."
             )
             log.warning("%s", summary)
             warnings.append({"summary": summary, "details": None})
@@ -64,12 +94,16 @@ class App:
             await wait()
 
     async def stop(self) -> None:
+        self.manager.shutdown()
+        shell.kill_all_running()
         await self.processor.shutdown()
         if self._run_task is not None:
             self._run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._run_task
             self._run_task = None
+        await self.models.aclose()
+        self.store.close()
 
 
 async def start_in_process(

@@ -40,6 +40,7 @@ class ServeOptions:
     allow_origins: list[str] = field(default_factory=list)
     max_message_bytes: int = 64 * 1024 * 1024
     max_line_bytes: int = 64 * 1024 * 1024
+    ingress_capacity: int = 1024
 
 
 def parse_ws_address(text: str) -> tuple[str, int]:
@@ -84,7 +85,7 @@ async def _serve(opts: ServeOptions) -> int:
     from appserver.server.app import App
     from appserver.server.config import load_config
 
-    app = App(load_config(opts.home, opts.overrides))
+    app = App(load_config(opts.home, opts.overrides), ingress_capacity=opts.ingress_capacity)
     await app.start()
     loop = asyncio.get_running_loop()
     stop_now = asyncio.Event()
@@ -210,6 +211,8 @@ _serve_options = [
                  help="Largest WebSocket message accepted."),
     click.option("--max-line-bytes", default=64 * 1024 * 1024, show_default=True, type=int,
                  help="Largest stdio line accepted; longer lines are dropped."),
+    click.option("--ingress-capacity", default=1024, type=click.IntRange(min=1), hidden=True,
+                 help="Requests queued before -32001 'Server overloaded' (tests)."),
 ]
 
 
@@ -237,6 +240,7 @@ def _serve_command(
     overrides: tuple[str, ...], home: Path | None, log_level: str, log_format: str,
     loop_kind: str, ws_token_file: Path | None, ws_token_sha256: str | None,
     allow_origins: tuple[str, ...], max_message_bytes: int, max_line_bytes: int,
+    ingress_capacity: int,
 ) -> None:
     from appserver.server.config import ConfigError, default_home
     from appserver.server.logs import setup_logging
@@ -257,6 +261,7 @@ def _serve_command(
         allow_origins=list(allow_origins),
         max_message_bytes=max_message_bytes,
         max_line_bytes=max_line_bytes,
+        ingress_capacity=ingress_capacity,
     )
     try:
         code = _run(opts, loop_kind)

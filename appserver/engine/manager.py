@@ -1,0 +1,415 @@
+"""``ThreadManager``: threads start, load, resume, fork, list, archive, and run turns.
+
+Owns the table of loaded threads, their rollouts (created with the first user message,
+appended as the turn goes), the index updates, subscriptions through the ``Outbox``, and the
+turn tasks. Mutations of one thread arrive here one at a time (the processor serialises them
+per thread); different threads run concurrently. It must never block the event loop on a
+model call or a command: turns run as tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from appserver.engine.ids import uuid7
+from appserver.engine.ports import Outbox
+from appserver.engine.providers.events import ModelClient, ProviderError
+from appserver.engine.thread_state import ActiveTurn, LoadedThread, ThreadSettings, now_ms, now_s
+from appserver.engine.turn_runner import TurnRunner
+from appserver.protocol.errors import invalid_request
+from appserver.store import history
+from appserver.store.index import ThreadRecord, ThreadStore
+from appserver.store.rollout import RolloutWriter, read_rollout
+
+log = logging.getLogger("appserver.engine")
+
+ClientFor = Callable[[str], tuple[ModelClient, int]]  # provider id → (client, stream retries)
+
+
+class ThreadManager:
+    def __init__(
+        self,
+        store: ThreadStore,
+        outbox: Outbox,
+        client_for: ClientFor,
+        *,
+        idle_unload_s: float = 1800.0,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.client_for = client_for
+        self.idle_unload_s = idle_unload_s
+        self.loaded: dict[str, LoadedThread] = {}
+        self.originators: dict[str, str] = {}
+        self._turn_tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- lookup -----------------------------------------------------------------------------
+    def get_loaded(self, thread_id: str) -> LoadedThread:
+        thread = self.loaded.get(thread_id)
+        if thread is None:
+            raise invalid_request(f"thread not found: {thread_id}")
+        return thread
+
+    def _record(self, thread_id: str) -> ThreadRecord:
+        rec = self.store.get(thread_id)
+        if rec is None:
+            raise invalid_request(f"no rollout found for thread id {thread_id}")
+        return rec
+
+    # -- start / resume / fork --------------------------------------------------------------
+    def start(
+        self, settings: ThreadSettings, *, ephemeral: bool, conn_id: int, originator: str
+    ) -> LoadedThread:
+        thread_id = uuid7()
+        created = datetime.now(UTC)
+        path = None if ephemeral else self.store.rollout_path_for(thread_id, created)
+        thread = LoadedThread(
+            id=thread_id,
+            created_at=int(created.timestamp()),
+            settings=settings,
+            path=path,
+            ephemeral=ephemeral,
+            writer=RolloutWriter(path) if path is not None else None,
+        )
+        self._load(thread, originator)
+        self.outbox.subscribe(thread_id, conn_id)
+        return thread
+
+    def _load(self, thread: LoadedThread, originator: str) -> None:
+        self.loaded[thread.id] = thread
+        self.originators[thread.id] = originator
+
+    def load_stored(self, thread_id: str, originator: str) -> tuple[LoadedThread, list[Any]]:
+        """Load a thread from its rollout; returns it with its rebuilt turns."""
+        rec = self._record(thread_id)
+        if rec.archived:
+            raise invalid_request(f"thread {thread_id} is archived; unarchive it first")
+        contents = read_rollout(rec.path)
+        lines = contents.lines
+        meta = history.thread_meta(lines)
+        settings = _settings_from(lines, meta)
+        thread = LoadedThread(
+            id=thread_id,
+            created_at=rec.created_at,
+            settings=settings,
+            path=rec.path,
+            forked_from_id=rec.forked_from_id,
+            name=rec.name,
+            preview=rec.preview,
+            git_info=rec.git_info,
+            source=rec.source,
+            cli_version=rec.cli_version or meta.get("cli_version", ""),
+            updated_at=rec.updated_at,
+            history=history.rebuild_history(lines),
+            writer=RolloutWriter(rec.path),
+        )
+        usage = history.last_token_usage(lines)
+        if usage and isinstance(usage.get("total"), dict):
+            thread.token_total = dict(usage["total"])
+        self._load(thread, originator)
+        return thread, history.rebuild_turns(lines)
+
+    def turns_of(self, thread: LoadedThread) -> list[Any]:
+        if thread.path is None or not thread.materialized:
+            return []
+        live = thread.active_turn.id if thread.active_turn else None
+        return history.rebuild_turns(read_rollout(thread.path).lines, live_turn_id=live)
+
+    def fork(
+        self,
+        source_id: str,
+        settings_override: Callable[[ThreadSettings], ThreadSettings],
+        *,
+        ephemeral: bool,
+        conn_id: int,
+        originator: str,
+    ) -> tuple[LoadedThread, list[Any]]:
+        loaded = self.loaded.get(source_id)
+        if loaded is not None:
+            if loaded.path is None or not loaded.materialized:
+                lines: list[dict[str, Any]] = []
+            else:
+                lines = read_rollout(loaded.path).lines
+            base_settings, source_history = loaded.settings, list(loaded.history)
+        else:
+            rec = self._record(source_id)
+            lines = read_rollout(rec.path).lines
+            base_settings = _settings_from(lines, history.thread_meta(lines))
+            source_history = history.rebuild_history(lines)
+        thread = self.start(
+            settings_override(base_settings), ephemeral=ephemeral, conn_id=conn_id,
+            originator=originator,
+        )
+        thread.forked_from_id = source_id
+        thread.history = source_history
+        copied = [ln for ln in lines if ln.get("type") != "session_meta"]
+        if copied and thread.writer is not None:
+            self._materialize(thread)
+            for ln in copied:
+                thread.writer.append(ln["type"], ln["payload"])
+            if loaded is not None:
+                thread.preview = loaded.preview
+            self._index(thread)
+        return thread, history.rebuild_turns(lines) if lines else []
+
+    # -- persistence ------------------------------------------------------------------------
+    def _materialize(self, thread: LoadedThread) -> None:
+        writer = thread.writer
+        if writer is None or writer.materialized:
+            return
+        meta = thread.session_meta(self.originators.get(thread.id, "appserver"))
+        meta["timestamp"] = datetime.fromtimestamp(thread.created_at, UTC).isoformat()
+        writer.append("session_meta", meta)
+
+    def _index(self, thread: LoadedThread) -> None:
+        if thread.path is None or not thread.materialized:
+            return
+        thread.updated_at = now_s()
+        self.store.upsert(
+            ThreadRecord(
+                id=thread.id,
+                path=thread.path,
+                created_at=thread.created_at,
+                updated_at=thread.updated_at,
+                cwd=thread.settings.cwd,
+                model_provider=thread.settings.provider,
+                model=thread.settings.model,
+                preview=thread.preview,
+                name=thread.name,
+                source=thread.source,
+                cli_version=thread.cli_version,
+                forked_from_id=thread.forked_from_id,
+                git_info=thread.git_info,
+            )
+        )
+
+    def recorder(self, thread: LoadedThread) -> Callable[[str, dict[str, Any]], None]:
+        def record(kind: str, payload: dict[str, Any]) -> None:
+            if thread.writer is None:
+                return
+            try:
+                self._materialize(thread)
+                thread.writer.append(kind, payload)
+            except OSError:
+                log.exception("failed to append to the rollout of thread %s", thread.id)
+
+        return record
+
+    # -- turns ------------------------------------------------------------------------------
+    def begin_turn(self, thread: LoadedThread) -> ActiveTurn:
+        """Reserve the thread for a new turn (the caller replies before ``launch_turn``)."""
+        if thread.active_turn is not None:
+            raise invalid_request(f"thread {thread.id} already has an active turn")
+        if thread.unload_handle is not None:
+            thread.unload_handle.cancel()
+            thread.unload_handle = None
+        turn = ActiveTurn(id=uuid7(), started_at=now_s(), started_ms=now_ms())
+        thread.active_turn = turn
+        thread.system_error = False
+        return turn
+
+    async def launch_turn(
+        self, thread: LoadedThread, turn: ActiveTurn, user_input: list[dict[str, Any]]
+    ) -> None:
+        record = self.recorder(thread)
+        try:
+            client, retries = self.client_for(thread.settings.provider)
+        except Exception:
+            log.exception("no model client for provider %s", thread.settings.provider)
+            client, retries = _FailingClient(thread.settings.provider), 0
+        runner = TurnRunner(
+            thread, turn, self.outbox, client,
+            stream_max_retries=retries,
+            originator=self.originators.get(thread.id, "appserver"),
+            record=record,
+            on_finished=lambda status: self._turn_finished(thread),
+        )
+        await self.outbox.cancel_thread_requests(thread.id)
+        record("turn_context", thread.settings.to_context(turn.id))
+        record("event_msg", {"type": "task_started", "turn_id": turn.id,
+                             "started_at": turn.started_at})
+        self._index(thread)
+        await self.outbox.broadcast(
+            "thread/status/changed", {"threadId": thread.id, "status": thread.status()}
+        )
+        await self.outbox.notify_thread(
+            thread.id, "turn/started", {"threadId": thread.id, "turn": turn.wire()}
+        )
+        task = asyncio.create_task(runner.run(user_input))
+        turn.task = task
+        self._turn_tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._turn_task_done)
+
+    def _turn_task_done(self, task: asyncio.Task[None]) -> None:
+        self._turn_tasks.discard(task)
+        if not self._turn_tasks:
+            self._idle.set()
+
+    async def _turn_finished(self, thread: LoadedThread) -> None:
+        if thread.writer is not None and thread.materialized:
+            thread.writer.flush()
+            self._index(thread)
+        self.maybe_schedule_unload(thread)
+
+    async def interrupt(self, thread: LoadedThread) -> ActiveTurn:
+        turn = thread.active_turn
+        if turn is None or turn.task is None:
+            raise invalid_request("no active turn to interrupt")
+        turn.interrupt_requested = True
+        turn.task.cancel()
+        await turn.stopped.wait()
+        return turn
+
+    def active_turns(self) -> int:
+        return len(self._turn_tasks)
+
+    async def wait_idle(self) -> None:
+        while self._turn_tasks:
+            await self._idle.wait()
+
+    # -- subscriptions and unloading --------------------------------------------------------
+    def maybe_schedule_unload(self, thread: LoadedThread) -> None:
+        if thread.active_turn is not None or self.outbox.subscribers(thread.id):
+            return
+        if thread.unload_handle is not None:
+            thread.unload_handle.cancel()
+        loop = asyncio.get_running_loop()
+        thread.unload_handle = loop.call_later(
+            self.idle_unload_s, lambda: asyncio.ensure_future(self.unload(thread.id))
+        )
+
+    async def unload(self, thread_id: str) -> None:
+        thread = self.loaded.get(thread_id)
+        if thread is None or thread.active_turn is not None:
+            return
+        if self.outbox.subscribers(thread_id) and thread.unload_handle is None:
+            return
+        del self.loaded[thread_id]
+        self.originators.pop(thread_id, None)
+        if thread.writer is not None:
+            thread.writer.close()
+        await self.outbox.broadcast(
+            "thread/status/changed", {"threadId": thread_id, "status": {"type": "notLoaded"}}
+        )
+        await self.outbox.notify_thread(thread_id, "thread/closed", {"threadId": thread_id})
+
+    # -- archive ----------------------------------------------------------------------------
+    async def archive(self, thread_id: str) -> None:
+        thread = self.loaded.get(thread_id)
+        if thread is not None:
+            if thread.active_turn is not None:
+                raise invalid_request(f"thread {thread_id} has an active turn; interrupt it first")
+            if thread.ephemeral:
+                raise invalid_request(f"thread {thread_id} is ephemeral and cannot be archived")
+        rec = self.store.get(thread_id)
+        if rec is None:
+            if thread is not None:
+                raise invalid_request(
+                    f"thread {thread_id} is not materialized yet; nothing to archive"
+                )
+            raise invalid_request(f"no rollout found for thread id {thread_id}")
+        if thread is not None:
+            thread.unload_handle = None
+            await self.unload(thread_id)
+            self.loaded.pop(thread_id, None)
+        self.store.archive(thread_id)
+        await self.outbox.broadcast("thread/archived", {"threadId": thread_id})
+
+    async def unarchive(self, thread_id: str) -> ThreadRecord:
+        rec = self._record(thread_id)
+        if rec.archived:
+            self.store.unarchive(thread_id)
+        await self.outbox.broadcast("thread/unarchived", {"threadId": thread_id})
+        return self._record(thread_id)
+
+    def set_name(self, thread_id: str, name: str | None) -> None:
+        thread = self.loaded.get(thread_id)
+        rec = self.store.get(thread_id)
+        if thread is None and rec is None:
+            raise invalid_request(f"thread not found: {thread_id}")
+        if thread is not None:
+            thread.name = name
+            self.recorder(thread)("event_msg", {"type": "thread_name_updated",
+                                                "thread_name": name})
+            self._index(thread)
+        elif rec is not None:
+            writer = RolloutWriter(rec.path)
+            writer.append("event_msg", {"type": "thread_name_updated", "thread_name": name})
+            writer.close()
+        if rec is not None:
+            self.store.set_name(thread_id, name)
+
+    def shutdown(self) -> None:
+        for task in list(self._turn_tasks):
+            task.cancel()
+        for thread in self.loaded.values():
+            if thread.writer is not None:
+                thread.writer.close()
+
+
+class _FailingClient:
+    """Stands in when a provider's client cannot be built: the turn fails with the reason."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    async def stream(self, req: Any) -> Any:
+        raise ProviderError(
+            f"model provider `{self.provider}` is not available", retryable=False,
+            codex_error_info="badRequest",
+        )
+        yield  # pragma: no cover - makes this an async generator
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _settings_from(lines: list[dict[str, Any]], meta: dict[str, Any]) -> ThreadSettings:
+    """The settings a stored thread last ran with: the last turn_context, else its meta."""
+    context: dict[str, Any] = {}
+    for line in lines:
+        if line.get("type") == "turn_context" and isinstance(line.get("payload"), dict):
+            context = line["payload"]
+    return ThreadSettings(
+        model=context.get("model") or meta.get("model") or "",
+        provider=context.get("model_provider") or meta.get("model_provider") or "",
+        cwd=context.get("cwd") or meta.get("cwd") or str(Path.cwd()),
+        approval_policy=context.get("approval_policy") or meta.get("approval_policy") or "never",
+        sandbox_policy=context.get("sandbox_policy") or meta.get("sandbox_policy")
+        or {"type": "readOnly", "networkAccess": False},
+        effort=context.get("effort"),
+        summary=context.get("summary"),
+    )
+
+
+def record_to_wire(rec: ThreadRecord, status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "sessionId": rec.id,
+        "forkedFromId": rec.forked_from_id,
+        "preview": rec.preview,
+        "ephemeral": False,
+        "modelProvider": rec.model_provider,
+        "model": rec.model,
+        "createdAt": rec.created_at,
+        "updatedAt": rec.updated_at,
+        "status": status,
+        "path": str(rec.path),
+        "cwd": rec.cwd,
+        "cliVersion": rec.cli_version,
+        "source": rec.source,
+        "threadSource": None,
+        "agentNickname": None,
+        "agentRole": None,
+        "gitInfo": rec.git_info,
+        "name": rec.name,
+        "turns": [],
+    }

@@ -1,0 +1,160 @@
+"""The in-memory state of a loaded thread and of its running turn.
+
+Owns ``ThreadSettings`` (what a turn runs with; ``turn/start`` overrides persist here),
+``ActiveTurn`` and ``LoadedThread`` with its wire views (``Thread``, ``ThreadStatus``). It
+must never do I/O except through the thread's ``RolloutWriter``, and never send messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from appserver import PROTOCOL_VERSION
+from appserver.store.rollout import RolloutWriter
+
+
+@dataclass(frozen=True)
+class ThreadSettings:
+    model: str
+    provider: str
+    cwd: str
+    approval_policy: str
+    sandbox_policy: dict[str, Any]
+    effort: str | None = None
+    summary: str | None = None
+    base_instructions: str | None = None
+    developer_instructions: str | None = None
+
+    def with_overrides(self, **changes: Any) -> ThreadSettings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_context(self, turn_id: str) -> dict[str, Any]:
+        return {
+            "turn_id": turn_id,
+            "cwd": self.cwd,
+            "model": self.model,
+            "model_provider": self.provider,
+            "approval_policy": self.approval_policy,
+            "sandbox_policy": self.sandbox_policy,
+            "effort": self.effort,
+            "summary": self.summary,
+        }
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class ActiveTurn:
+    id: str
+    started_at: int
+    started_ms: int
+    task: asyncio.Task[None] | None = None
+    steer_inputs: list[list[dict[str, Any]]] = field(default_factory=list)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    # turn/completed waits on this so an interrupt's response goes out first (spec §4.5.9).
+    may_complete: asyncio.Event = field(default_factory=asyncio.Event)
+    interrupt_requested: bool = False
+    last_agent_message: str | None = None
+    diff_changes: list[Any] = field(default_factory=list)
+
+    def wire(self, status: str = "inProgress", error: Any = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "items": [],
+            "itemsView": "notLoaded",
+            "status": status,
+            "error": error,
+            "startedAt": self.started_at,
+            "completedAt": None if status == "inProgress" else now_s(),
+            "durationMs": None if status == "inProgress" else now_ms() - self.started_ms,
+        }
+
+
+@dataclass
+class LoadedThread:
+    id: str
+    created_at: int
+    settings: ThreadSettings
+    path: Path | None
+    ephemeral: bool = False
+    forked_from_id: str | None = None
+    name: str | None = None
+    preview: str = ""
+    git_info: dict[str, Any] | None = None
+    source: str = "vscode"
+    cli_version: str = PROTOCOL_VERSION
+    updated_at: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    writer: RolloutWriter | None = None
+    active_turn: ActiveTurn | None = None
+    waiting_flags: list[str] = field(default_factory=list)
+    system_error: bool = False
+    approved_commands: set[str] = field(default_factory=set)
+    patches_approved_for_session: bool = False
+    token_total: dict[str, int] = field(default_factory=dict)
+    unload_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def materialized(self) -> bool:
+        return self.writer is not None and self.writer.materialized
+
+    def status(self) -> dict[str, Any]:
+        if self.active_turn is not None:
+            return {"type": "active", "activeFlags": list(self.waiting_flags)}
+        if self.system_error:
+            return {"type": "systemError"}
+        return {"type": "idle"}
+
+    def wire(self, turns: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sessionId": self.id,
+            "forkedFromId": self.forked_from_id,
+            "preview": self.preview,
+            "ephemeral": self.ephemeral,
+            "modelProvider": self.settings.provider,
+            "model": self.settings.model,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at or self.created_at,
+            "status": self.status(),
+            "path": str(self.path) if self.path is not None else None,
+            "cwd": self.settings.cwd,
+            "cliVersion": self.cli_version,
+            "source": self.source,
+            "threadSource": None,
+            "agentNickname": None,
+            "agentRole": None,
+            "gitInfo": self.git_info,
+            "name": self.name,
+            "turns": turns or [],
+        }
+
+    def session_meta(self, originator: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session_id": self.id,
+            "timestamp": None,
+            "cwd": self.settings.cwd,
+            "originator": originator,
+            "cli_version": self.cli_version,
+            "source": self.source,
+            "model_provider": self.settings.provider,
+            "model": self.settings.model,
+            "forked_from_id": self.forked_from_id,
+            "name": self.name,
+            "ephemeral": False,
+            "git_info": self.git_info,
+            "created_at": self.created_at,
+            "approval_policy": self.settings.approval_policy,
+            "sandbox_policy": self.settings.sandbox_policy,
+        }

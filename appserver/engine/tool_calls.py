@@ -1,0 +1,307 @@
+"""Running the model's tool calls: shell commands, patches and plan updates, with approvals.
+
+Owns the policy decisions (when to ask, what a decision means) and the items each call
+becomes (``commandExecution``, ``fileChange``) with their notifications. It reaches the rest
+of the turn through ``TurnOps`` (emit, record, ask). It must never apply a patch that writes
+outside the writable roots, or run a command unconfined, without an explicit approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from appserver.engine.providers.events import ToolCall
+from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
+from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN
+from appserver.engine.tools import patch as patches
+from appserver.engine.tools import sandbox, shell
+
+
+class TurnCancelled(Exception):
+    """The user answered ``cancel``: decline and interrupt the turn."""
+
+
+class TurnOps(Protocol):
+    thread: LoadedThread
+    turn: ActiveTurn
+
+    async def emit(self, method: str, params: dict[str, Any]) -> None: ...
+
+    def record_item(self, item: dict[str, Any]) -> None: ...
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str  # accept | acceptForSession | decline | cancel
+    amendment: list[str] | None = None
+
+
+def parse_decision(result: Any) -> Decision:
+    """A client's answer; anything unreadable counts as a decline (spec §3.15)."""
+    value = result.get("decision") if isinstance(result, dict) else None
+    if value in ("accept", "acceptForSession", "decline", "cancel"):
+        return Decision(value)
+    if isinstance(value, dict) and "acceptWithExecpolicyAmendment" in value:
+        inner = value["acceptWithExecpolicyAmendment"]
+        prefix = inner.get("execpolicy_amendment") if isinstance(inner, dict) else None
+        return Decision("acceptForSession", prefix if isinstance(prefix, list) else None)
+    return Decision("decline")
+
+
+async def execute(ops: TurnOps, call: ToolCall) -> str:
+    """Run one call and return the text given back to the model as its output."""
+    if call.name == SHELL:
+        return await _shell(ops, call)
+    if call.name == APPLY_PATCH:
+        return await _apply_patch(ops, call)
+    if call.name == UPDATE_PLAN:
+        return await _update_plan(ops, call)
+    return f"unknown tool: {call.name}"
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    if call.kind == "custom":
+        return {"input": call.arguments}
+    try:
+        args = orjson.loads(call.arguments or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return args if isinstance(args, dict) else {}
+
+
+def _ids(ops: TurnOps) -> dict[str, Any]:
+    return {"threadId": ops.thread.id, "turnId": ops.turn.id}
+
+
+# -- shell ------------------------------------------------------------------------------------
+
+
+def _needs_approval(ops: TurnOps, command: str, confined: bool) -> bool:
+    policy = ops.thread.settings.approval_policy
+    if command in ops.thread.approved_commands:
+        return False
+    if policy == "untrusted":
+        return not shell.is_known_safe(command)
+    if policy in ("on-request", "on-failure"):
+        return not confined
+    return False
+
+
+async def _shell(ops: TurnOps, call: ToolCall) -> str:
+    args = _arguments(call)
+    command = args.get("command")
+    if isinstance(command, list):
+        command = " ".join(str(c) for c in command)
+    if not isinstance(command, str) or not command.strip():
+        return "shell_command failed: `command` must be a non-empty string"
+    settings = ops.thread.settings
+    workdir = args.get("workdir")
+    cwd = Path(settings.cwd) / workdir if isinstance(workdir, str) and workdir else Path(settings.cwd)
+    timeout = args.get("timeout_ms")
+    timeout_ms = timeout if isinstance(timeout, int) and timeout > 0 else None
+    argv = shell.shell_argv(command)
+    policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
+    wrapped = sandbox.wrap_command(argv, policy, cwd)
+    item: dict[str, Any] = {
+        "type": "commandExecution",
+        "id": call.call_id,
+        "command": command,
+        "cwd": str(cwd),
+        "processId": None,
+        "source": "agent",
+        "status": "inProgress",
+        "commandActions": shell.command_actions(command),
+        "aggregatedOutput": None,
+        "exitCode": None,
+        "durationMs": None,
+    }
+    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    if wrapped is None and settings.approval_policy == "never":
+        return await _finish_declined(
+            ops, item, "command refused: no sandbox (bubblewrap) is available and the approval "
+            "policy is `never`, so it cannot run confined or be approved",
+        )
+    if _needs_approval(ops, command, wrapped is not None):
+        decision = await _ask_command(ops, item, command, cwd, reason=None)
+        if decision.kind in ("decline", "cancel"):
+            await _finish_declined(ops, item, "rejected by user")
+            if decision.kind == "cancel":
+                raise TurnCancelled
+            return "exec_command failed: command rejected by user"
+        if decision.kind == "acceptForSession":
+            ops.thread.approved_commands.add(command)
+        if wrapped is None:
+            wrapped = argv  # approved explicitly: may run without the sandbox
+    assert wrapped is not None
+    result = await _run(ops, item, wrapped, cwd, timeout_ms)
+    if (
+        settings.approval_policy == "on-failure"
+        and result.exit_code not in (0, None)
+        and wrapped is not argv
+    ):
+        decision = await _ask_command(
+            ops, item, command, cwd, reason="command failed in the sandbox; run it unconfined?"
+        )
+        if decision.kind == "cancel":
+            await _finish_declined(ops, item, "rejected by user")
+            raise TurnCancelled
+        if decision.kind in ("accept", "acceptForSession"):
+            result = await _run(ops, item, argv, cwd, timeout_ms)
+    item.update(
+        status="completed" if result.exit_code == 0 else "failed",
+        aggregatedOutput=result.output,
+        exitCode=result.exit_code,
+        durationMs=result.duration_ms,
+    )
+    await _complete(ops, item)
+    suffix = " (timed out)" if result.timed_out else ""
+    return (
+        f"Exit code: {result.exit_code}{suffix}\n"
+        f"Wall time: {result.duration_ms / 1000:.1f} seconds\nOutput:\n{result.output}"
+    )
+
+
+async def _ask_command(
+    ops: TurnOps, item: dict[str, Any], command: str, cwd: Path, reason: str | None
+) -> Decision:
+    argv = shell.shell_argv(command)
+    params = {
+        **_ids(ops),
+        "itemId": item["id"],
+        "startedAtMs": now_ms(),
+        "reason": reason,
+        "command": command,
+        "cwd": str(cwd),
+        "commandActions": item["commandActions"],
+        "proposedExecpolicyAmendment": argv[2:] if len(argv) > 2 else argv,
+    }
+    return parse_decision(await ops.ask("item/commandExecution/requestApproval", params))
+
+
+async def _run(
+    ops: TurnOps, item: dict[str, Any], argv: list[str], cwd: Path, timeout_ms: int | None
+) -> shell.CommandResult:
+    ids = _ids(ops)
+
+    async def on_output(text: str) -> None:
+        await ops.emit(
+            "item/commandExecution/outputDelta", {**ids, "itemId": item["id"], "delta": text}
+        )
+
+    def on_start(pid: int) -> None:
+        item["processId"] = str(pid)
+
+    if not cwd.is_dir():
+        return shell.CommandResult(None, f"working directory does not exist: {cwd}", 0)
+    return await shell.run_command(
+        argv, cwd=cwd, timeout_ms=timeout_ms, on_output=on_output, on_start=on_start
+    )
+
+
+async def _finish_declined(ops: TurnOps, item: dict[str, Any], why: str) -> str:
+    item.update(status="declined", aggregatedOutput=None, exitCode=None)
+    await _complete(ops, item)
+    return f"exec_command failed: {why}"
+
+
+async def _complete(ops: TurnOps, item: dict[str, Any]) -> None:
+    ops.record_item(item)
+    await ops.emit("item/completed", {"item": dict(item), **_ids(ops), "completedAtMs": now_ms()})
+
+
+# -- apply_patch ------------------------------------------------------------------------------
+
+
+async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
+    text = _arguments(call).get("input")
+    if not isinstance(text, str):
+        return "apply_patch failed: `input` must be the patch text"
+    settings = ops.thread.settings
+    cwd = Path(settings.cwd)
+    try:
+        changes = await asyncio.to_thread(patches.plan_patch, text, cwd)
+    except patches.PatchError as exc:
+        return f"apply_patch failed: {exc}"
+    item: dict[str, Any] = {
+        "type": "fileChange",
+        "id": call.call_id,
+        "changes": patches.to_v2_changes(changes),
+        "status": "inProgress",
+    }
+    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
+    targets = [c.path for c in changes] + [c.move_path for c in changes if c.move_path]
+    outside = [p for p in targets if not sandbox.is_path_writable(p, policy, cwd)]
+    approval = settings.approval_policy
+    if approval == "never" and outside:
+        item["status"] = "failed"
+        await _complete(ops, item)
+        return "apply_patch failed: the patch writes outside the writable roots: " + ", ".join(
+            outside
+        )
+    ask = bool(outside) or (
+        approval == "untrusted" and not ops.thread.patches_approved_for_session
+    )
+    if ask:
+        params = {
+            **_ids(ops),
+            "itemId": item["id"],
+            "startedAtMs": now_ms(),
+            "reason": "writes outside the writable roots" if outside else None,
+            "grantRoot": None,
+        }
+        decision = parse_decision(await ops.ask("item/fileChange/requestApproval", params))
+        if decision.kind in ("decline", "cancel"):
+            item["status"] = "declined"
+            await _complete(ops, item)
+            if decision.kind == "cancel":
+                raise TurnCancelled
+            return "apply_patch failed: patch rejected by user"
+        if decision.kind == "acceptForSession" and not outside:
+            ops.thread.patches_approved_for_session = True
+    try:
+        await asyncio.to_thread(patches.apply_planned, changes)
+    except OSError as exc:
+        item["status"] = "failed"
+        await _complete(ops, item)
+        return f"apply_patch failed: {exc}"
+    item["status"] = "completed"
+    ops.turn.diff_changes.append(changes)
+    await ops.emit(
+        "turn/diff/updated", {**_ids(ops), "diff": patches.aggregate_diff(ops.turn.diff_changes)}
+    )
+    await _complete(ops, item)
+    marks = {"add": "A", "delete": "D", "update": "M"}
+    listing = "\n".join(f"{marks.get(c.kind, 'M')} {c.path}" for c in changes)
+    return f"Success. Updated the following files:\n{listing}"
+
+
+# -- update_plan ------------------------------------------------------------------------------
+
+_STATUS = {"in_progress": "inProgress", "inProgress": "inProgress"}
+
+
+async def _update_plan(ops: TurnOps, call: ToolCall) -> str:
+    args = _arguments(call)
+    raw = args.get("plan")
+    if not isinstance(raw, list):
+        return "update_plan failed: `plan` must be a list"
+    plan = [
+        {"step": str(p.get("step", "")), "status": _STATUS.get(p.get("status"), p.get("status"))}
+        for p in raw
+        if isinstance(p, dict)
+    ]
+    explanation = args.get("explanation")
+    await ops.emit(
+        "turn/plan/updated",
+        {**_ids(ops), "explanation": explanation if isinstance(explanation, str) else None,
+         "plan": plan},
+    )
+    return "Plan updated"

@@ -1,0 +1,327 @@
+"""One turn, from ``turn/started`` to ``turn/completed``.
+
+Owns the turn loop (spec §4.4–4.5): record the user's input, call the model with the full
+history, stream its message and reasoning deltas as item notifications, run tool calls (with
+approvals) and call the model again until a response has no tool calls; retry failed model
+round-trips visibly (``error`` with ``willRetry``), and finish exactly once with
+``turn/completed`` — completed, interrupted or failed. It must never let an exception escape
+the turn task: every path ends in ``turn/completed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from appserver.engine import tool_calls
+from appserver.engine.ids import uuid7
+from appserver.engine.ports import Outbox
+from appserver.engine.providers import events as ev
+from appserver.engine.providers.events import ModelClient, ModelRequest, ProviderError
+from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_s
+from appserver.engine.tool_specs import TOOLS
+
+log = logging.getLogger("appserver.engine")
+
+BASE_INSTRUCTIONS = (
+    "You are a coding agent running in the user's workspace. Use shell_command to inspect and "
+    "run things, apply_patch to edit files, and update_plan for multi-step work. Be concise."
+)
+
+
+class TurnFailed(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message"))
+        self.error = error
+
+
+def turn_error(exc: ProviderError) -> dict[str, Any]:
+    return {"message": str(exc), "codexErrorInfo": exc.codex_error_info, "additionalDetails": None}
+
+
+def backoff_s(attempt: int) -> float:
+    return float(min(0.2 * 2 ** (attempt - 1), 5.0))
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        thread: LoadedThread,
+        turn: ActiveTurn,
+        outbox: Outbox,
+        client: ModelClient,
+        *,
+        stream_max_retries: int,
+        originator: str,
+        record: Callable[[str, dict[str, Any]], None],
+        on_finished: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.thread = thread
+        self.turn = turn
+        self.outbox = outbox
+        self.client = client
+        self.stream_max_retries = stream_max_retries
+        self.originator = originator
+        self._record = record
+        self._on_finished = on_finished
+
+    # -- TurnOps ----------------------------------------------------------------------------
+    async def emit(self, method: str, params: dict[str, Any]) -> None:
+        await self.outbox.notify_thread(self.thread.id, method, params)
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        self._record(kind, payload)
+
+    def record_item(self, item: dict[str, Any]) -> None:
+        self.record("event_msg", {"type": "item_completed", "turn_id": self.turn.id, "item": item})
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Any:
+        thread = self.thread
+        thread.waiting_flags = ["waitingOnApproval"]
+        await self._status_changed()
+        try:
+            pending = await self.outbox.request_thread(thread.id, method, params)
+            return await pending
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # An error answer (or a turn-transition cancel) counts as a decline.
+            return {"decision": "decline"}
+        finally:
+            thread.waiting_flags = []
+            if thread.active_turn is self.turn:
+                await self._status_changed()
+
+    async def _status_changed(self) -> None:
+        await self.outbox.broadcast(
+            "thread/status/changed", {"threadId": self.thread.id, "status": self.thread.status()}
+        )
+
+    # -- the turn ---------------------------------------------------------------------------
+    async def run(self, user_input: list[dict[str, Any]]) -> None:
+        status, error = "completed", None
+        try:
+            await self._user_message(user_input)
+            while True:
+                for extra in self._take_steer():
+                    await self._user_message(extra)
+                calls = await self._model_round()
+                for call in calls:
+                    output = await tool_calls.execute(self, call)
+                    kind = "custom_tool_call_output" if call.kind == "custom" else (
+                        "function_call_output"
+                    )
+                    self._history({"type": kind, "call_id": call.call_id, "output": output})
+                if not calls and not self.turn.steer_inputs:
+                    break
+        except (asyncio.CancelledError, tool_calls.TurnCancelled):
+            status = "interrupted"
+        except TurnFailed as failed:
+            status, error = "failed", failed.error
+        except Exception:
+            log.exception("turn %s failed unexpectedly", self.turn.id)
+            status, error = "failed", {"message": "internal error while running the turn",
+                                       "codexErrorInfo": "other", "additionalDetails": None}
+        await self._finish(status, error)
+
+    def _take_steer(self) -> list[list[dict[str, Any]]]:
+        taken, self.turn.steer_inputs = self.turn.steer_inputs, []
+        return taken
+
+    def _history(self, item: dict[str, Any]) -> None:
+        self.thread.history.append(item)
+        self.record("response_item", item)
+
+    async def _user_message(self, content: list[dict[str, Any]]) -> None:
+        item = {"type": "userMessage", "id": uuid7(), "content": content}
+        ids = {"threadId": self.thread.id, "turnId": self.turn.id}
+        text = "\n".join(c["text"] for c in content if c.get("type") == "text")
+        model_content: list[dict[str, Any]] = [{"type": "input_text", "text": text}] if text else []
+        for c in content:
+            if c.get("type") == "image":
+                model_content.append({"type": "input_image", "image_url": c["url"]})
+        self._history({"type": "message", "role": "user", "content": model_content})
+        self.record("event_msg", {"type": "user_message", "message": text})
+        self.record_item(item)
+        if not self.thread.preview and text:
+            self.thread.preview = text[:200]
+        await self.emit("item/started", {"item": item, **ids, "startedAtMs": now_ms()})
+        await self.emit("item/completed", {"item": item, **ids, "completedAtMs": now_ms()})
+
+    async def _model_round(self) -> list[ev.ToolCall]:
+        attempt = 0
+        while True:
+            try:
+                return await self._stream_once()
+            except ProviderError as exc:
+                if exc.retryable and attempt < self.stream_max_retries:
+                    attempt += 1
+                    await self.emit(
+                        "error",
+                        {"error": turn_error(exc), "willRetry": True,
+                         "threadId": self.thread.id, "turnId": self.turn.id},
+                    )
+                    await asyncio.sleep(backoff_s(attempt))
+                    continue
+                raise TurnFailed(turn_error(exc)) from None
+
+    async def _stream_once(self) -> list[ev.ToolCall]:
+        settings = self.thread.settings
+        instructions = settings.base_instructions or BASE_INSTRUCTIONS
+        if settings.developer_instructions:
+            instructions += "\n\n" + settings.developer_instructions
+        request = ModelRequest(
+            model=settings.model,
+            instructions=instructions,
+            input=list(self.thread.history),
+            tools=TOOLS,
+            reasoning_effort=settings.effort,
+            reasoning_summary=settings.summary,
+            headers={"originator": self.originator, "session_id": self.thread.id},
+            prompt_cache_key=self.thread.id,
+        )
+        stream = _StreamState(self)
+        try:
+            async with contextlib.aclosing(self.client.stream(request)) as events:  # type: ignore[type-var]
+                async for event in events:
+                    await stream.on_event(event)
+        except ProviderError:
+            await stream.close_open_items()
+            raise
+        return stream.calls
+
+    async def _finish(self, status: str, error: dict[str, Any] | None) -> None:
+        turn, thread = self.turn, self.thread
+        try:
+            end = {"turn_id": turn.id, "completed_at": now_s(),
+                   "duration_ms": now_ms() - turn.started_ms}
+            if status == "completed":
+                self.record("event_msg", {"type": "task_complete", **end,
+                                          "last_agent_message": turn.last_agent_message})
+            elif status == "interrupted":
+                self.record("event_msg", {"type": "turn_aborted", **end, "reason": "interrupted"})
+            else:
+                self.record("event_msg", {"type": "turn_failed", **end, "error": error})
+                await self.emit("error", {"error": error, "willRetry": False,
+                                          "threadId": thread.id, "turnId": turn.id})
+        except Exception:
+            log.exception("failed to record the end of turn %s", turn.id)
+        await self.outbox.cancel_thread_requests(thread.id)
+        thread.active_turn = None
+        thread.waiting_flags = []
+        thread.system_error = status == "failed"
+        await self._status_changed()
+        turn.stopped.set()
+        if turn.interrupt_requested:
+            # The interrupt's response must reach the client before turn/completed.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(turn.may_complete.wait(), timeout=5)
+        await self.emit("turn/completed", {"threadId": thread.id, "turn": turn.wire(status, error)})
+        await self._on_finished(status)
+
+
+class _StreamState:
+    """Items opened by one model round-trip, and the tool calls it asked for."""
+
+    def __init__(self, runner: TurnRunner) -> None:
+        self.r = runner
+        self.calls: list[ev.ToolCall] = []
+        self.open_messages: dict[str, list[str]] = {}
+        self.open_reasoning: dict[str, dict[str, list[str]]] = {}
+
+    def _ids(self) -> dict[str, Any]:
+        return {"threadId": self.r.thread.id, "turnId": self.r.turn.id}
+
+    async def _start_message(self, item_id: str) -> None:
+        if item_id not in self.open_messages:
+            self.open_messages[item_id] = []
+            item = {"type": "agentMessage", "id": item_id, "text": "", "phase": None}
+            await self.r.emit("item/started", {"item": item, **self._ids(),
+                                               "startedAtMs": now_ms()})
+
+    async def _start_reasoning(self, item_id: str) -> None:
+        if item_id not in self.open_reasoning:
+            self.open_reasoning[item_id] = {"summary": [], "content": []}
+            item = {"type": "reasoning", "id": item_id, "summary": [], "content": []}
+            await self.r.emit("item/started", {"item": item, **self._ids(),
+                                               "startedAtMs": now_ms()})
+
+    async def on_event(self, e: ev.ModelEvent) -> None:
+        r = self.r
+        if isinstance(e, ev.TextDelta):
+            await self._start_message(e.item_id)
+            self.open_messages[e.item_id].append(e.delta)
+            await r.emit("item/agentMessage/delta",
+                         {**self._ids(), "itemId": e.item_id, "delta": e.delta})
+        elif isinstance(e, ev.MessageStarted):
+            await self._start_message(e.item_id)
+        elif isinstance(e, ev.MessageDone):
+            await self._start_message(e.item_id)
+            parts = self.open_messages.pop(e.item_id)
+            text = e.text if e.text or not parts else "".join(parts)
+            await self._complete({"type": "agentMessage", "id": e.item_id, "text": text,
+                                  "phase": None})
+            r.turn.last_agent_message = text
+            r._history(e.raw_item)
+        elif isinstance(e, ev.ReasoningStarted):
+            await self._start_reasoning(e.item_id)
+        elif isinstance(e, ev.ReasoningSummaryPartAdded):
+            await self._start_reasoning(e.item_id)
+            await r.emit("item/reasoning/summaryPartAdded",
+                         {**self._ids(), "itemId": e.item_id, "summaryIndex": e.summary_index})
+        elif isinstance(e, ev.ReasoningSummaryDelta):
+            await self._start_reasoning(e.item_id)
+            await r.emit("item/reasoning/summaryTextDelta",
+                         {**self._ids(), "itemId": e.item_id, "delta": e.delta,
+                          "summaryIndex": e.summary_index})
+        elif isinstance(e, ev.ReasoningContentDelta):
+            await self._start_reasoning(e.item_id)
+            await r.emit("item/reasoning/textDelta",
+                         {**self._ids(), "itemId": e.item_id, "delta": e.delta,
+                          "contentIndex": e.content_index})
+        elif isinstance(e, ev.ReasoningDone):
+            await self._start_reasoning(e.item_id)
+            self.open_reasoning.pop(e.item_id, None)
+            await self._complete({"type": "reasoning", "id": e.item_id,
+                                  "summary": list(e.summary), "content": list(e.content)})
+            r._history(e.raw_item)
+        elif isinstance(e, ev.ToolCall):
+            self.calls.append(e)
+            r._history(e.raw_item)
+        elif isinstance(e, ev.Completed):
+            await self._usage(e.usage)
+
+    async def _complete(self, item: dict[str, Any]) -> None:
+        self.r.record_item(item)
+        await self.r.emit("item/completed", {"item": item, **self._ids(),
+                                             "completedAtMs": now_ms()})
+
+    async def close_open_items(self) -> None:
+        """A failed round-trip still closes what it opened (every started item completes)."""
+        for item_id, parts in list(self.open_messages.items()):
+            await self._complete({"type": "agentMessage", "id": item_id, "text": "".join(parts),
+                                  "phase": None})
+        for item_id, acc in list(self.open_reasoning.items()):
+            await self._complete({"type": "reasoning", "id": item_id, **acc})
+        self.open_messages.clear()
+        self.open_reasoning.clear()
+
+    async def _usage(self, usage: ev.Usage | None) -> None:
+        if usage is None:
+            return
+        last = {
+            "totalTokens": usage.total_tokens,
+            "inputTokens": usage.input_tokens,
+            "cachedInputTokens": usage.cached_input_tokens,
+            "outputTokens": usage.output_tokens,
+            "reasoningOutputTokens": usage.reasoning_output_tokens,
+        }
+        total = self.r.thread.token_total
+        for key, value in last.items():
+            total[key] = total.get(key, 0) + value
+        info = {"total": dict(total), "last": last, "modelContextWindow": None}
+        self.r.record("event_msg", {"type": "token_count", "info": info})
+        await self.r.emit("thread/tokenUsage/updated", {**self._ids(), "tokenUsage": info})

@@ -1,0 +1,147 @@
+"""Params models of the thread and turn methods (spec §3.1, §3.2).
+
+Models only. ``UserInput`` items stay plain dicts checked by ``check_user_input`` because
+clients send several shapes and the engine stores them verbatim; everything else is typed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from appserver.protocol.base import WireModel
+from appserver.protocol.errors import invalid_request
+
+ApprovalPolicy = Literal["untrusted", "on-failure", "on-request", "never"]
+SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+Summary = Literal["auto", "concise", "detailed", "none"]
+
+
+class ThreadOverrides(WireModel):
+    model: str | None = None
+    model_provider: str | None = None
+    cwd: str | None = None
+    approval_policy: ApprovalPolicy | None = None
+    approvals_reviewer: str | None = None
+    sandbox: SandboxMode | None = None
+    config: dict[str, Any] | None = None
+    base_instructions: str | None = None
+    developer_instructions: str | None = None
+    service_tier: str | None = None
+
+
+class ThreadStartParams(ThreadOverrides):
+    ephemeral: bool | None = None
+    service_name: str | None = None
+    personality: str | None = None
+
+
+class ThreadResumeParams(ThreadOverrides):
+    thread_id: str
+    exclude_turns: bool = False
+
+
+class ThreadForkParams(ThreadOverrides):
+    thread_id: str
+    ephemeral: bool | None = None
+
+
+class ThreadIdParams(WireModel):
+    thread_id: str
+
+
+class ThreadReadParams(WireModel):
+    thread_id: str
+    include_turns: bool = False
+
+
+class ThreadNameSetParams(WireModel):
+    thread_id: str
+    name: str | None
+
+
+class GitInfoPatch(WireModel):
+    # Each field is tri-state on the wire: absent = keep, null = clear, value = set.
+    sha: str | None = None
+    branch: str | None = None
+    origin_url: str | None = None
+
+
+class ThreadMetadataUpdateParams(WireModel):
+    thread_id: str
+    git_info: dict[str, Any] | None = None
+
+
+class ThreadListParams(WireModel):
+    cursor: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+    sort_key: Literal["created_at", "updated_at"] | None = None
+    sort_direction: Literal["asc", "desc"] | None = None
+    model_providers: list[str] | None = None
+    source_kinds: list[str] | None = None
+    archived: bool | None = None
+    cwd: str | list[str] | None = None
+    search_term: str | None = None
+    use_state_db_only: bool = False
+
+
+class ThreadLoadedListParams(WireModel):
+    cursor: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+
+
+class TurnStartParams(WireModel):
+    thread_id: str
+    input: list[dict[str, Any]]
+    cwd: str | None = None
+    approval_policy: ApprovalPolicy | None = None
+    approvals_reviewer: str | None = None
+    sandbox_policy: dict[str, Any] | None = None
+    model: str | None = None
+    service_tier: str | None = None
+    effort: Effort | None = None
+    summary: Summary | None = None
+    personality: str | None = None
+    output_schema: dict[str, Any] | None = None
+
+
+class TurnSteerParams(WireModel):
+    thread_id: str
+    input: list[dict[str, Any]]
+    expected_turn_id: str
+
+
+class TurnInterruptParams(WireModel):
+    thread_id: str
+    turn_id: str | None = None
+
+
+_INPUT_TYPES = {"text", "image", "localImage", "skill", "mention"}
+
+
+def check_user_input(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate and normalise ``UserInput`` items (text gets ``text_elements: []``)."""
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        kind = item.get("type")
+        if kind not in _INPUT_TYPES:
+            raise invalid_request(f"Invalid request: unknown input type {kind!r} at `input.{i}`")
+        if kind == "text":
+            if not isinstance(item.get("text"), str):
+                raise invalid_request(f"Invalid request: missing field `text` at `input.{i}`")
+            elements = item.get("text_elements", item.get("textElements", []))
+            out.append({"type": "text", "text": item["text"], "text_elements": elements or []})
+        elif kind == "image":
+            url = item.get("url") or item.get("imageUrl")
+            if not isinstance(url, str):
+                raise invalid_request(f"Invalid request: missing field `url` at `input.{i}`")
+            if url.startswith(("http://", "https://")):
+                raise invalid_request(
+                    "remote image URLs are not supported; use an inline data URL instead"
+                )
+            out.append({"type": "image", "url": url})
+        else:
+            out.append(dict(item))
+    return out

@@ -1,0 +1,325 @@
+"""Thread and turn methods (spec §3.1, §3.2): params in, ``ThreadManager`` calls, replies out.
+
+Owns the mapping from protocol to engine: effective settings for a new thread (config
+defaults, then the request's overrides), the response shapes, and the ordering the protocol
+promises (a ``thread/start`` or ``turn/start`` response before the notifications it causes,
+a ``turn/interrupt`` response before ``turn/completed``). It must never run a turn itself.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from appserver.core.processor import NO_REPLY, RequestContext
+from appserver.engine.manager import ThreadManager, record_to_wire
+from appserver.engine.thread_state import LoadedThread, ThreadSettings
+from appserver.engine.tools import sandbox
+from appserver.protocol.errors import invalid_request
+from appserver.protocol.registry import MethodRegistry, Scope
+from appserver.protocol.thread_params import (
+    ThreadForkParams,
+    ThreadIdParams,
+    ThreadListParams,
+    ThreadLoadedListParams,
+    ThreadMetadataUpdateParams,
+    ThreadNameSetParams,
+    ThreadOverrides,
+    ThreadReadParams,
+    ThreadResumeParams,
+    ThreadStartParams,
+    TurnInterruptParams,
+    TurnStartParams,
+    TurnSteerParams,
+    check_user_input,
+)
+from appserver.server import catalog
+from appserver.server.config import LoadedConfig
+
+
+def _check_thread_id(thread_id: str) -> None:
+    try:
+        uuid.UUID(thread_id)
+    except ValueError as exc:
+        raise invalid_request(f"invalid thread id: {exc}") from None
+
+
+class ThreadHandlers:
+    def __init__(self, config: LoadedConfig, manager: ThreadManager) -> None:
+        self.config = config
+        self.manager = manager
+
+    def register(self, r: MethodRegistry) -> None:
+        t, c, i = Scope.THREAD, Scope.CONCURRENT, Scope.INLINE
+        r.register("thread/start", ThreadStartParams, self.thread_start, scope=c)
+        r.register("thread/resume", ThreadResumeParams, self.thread_resume, scope=t)
+        r.register("thread/fork", ThreadForkParams, self.thread_fork, scope=t)
+        r.register("thread/read", ThreadReadParams, self.thread_read, scope=c)
+        r.register("thread/list", ThreadListParams, self.thread_list, scope=i)
+        r.register("thread/loaded/list", ThreadLoadedListParams, self.loaded_list, scope=i)
+        r.register("thread/archive", ThreadIdParams, self.thread_archive, scope=t)
+        r.register("thread/unarchive", ThreadIdParams, self.thread_unarchive, scope=t)
+        r.register("thread/name/set", ThreadNameSetParams, self.name_set, scope=t)
+        r.register("thread/unsubscribe", ThreadIdParams, self.unsubscribe, scope=t)
+        r.register(
+            "thread/metadata/update", ThreadMetadataUpdateParams, self.metadata_update, scope=t
+        )
+        r.register("turn/start", TurnStartParams, self.turn_start, scope=t)
+        r.register("turn/steer", TurnSteerParams, self.turn_steer, scope=t)
+        r.register("turn/interrupt", TurnInterruptParams, self.turn_interrupt, scope=t)
+
+    # -- settings ---------------------------------------------------------------------------
+    def _settings(self, p: ThreadOverrides, base: ThreadSettings | None = None) -> ThreadSettings:
+        cfg = self.config
+        extra = p.config or {}
+        defaults = catalog.defaults(cfg)
+        cwd_text = p.cwd or (base.cwd if base else os.getcwd())
+        cwd = Path(cwd_text)
+        if not cwd.is_absolute():
+            cwd = Path(os.getcwd()) / cwd
+        provider = p.model_provider or extra.get("model_provider") or (
+            base.provider if base else defaults.provider
+        )
+        if provider not in catalog.providers(cfg):
+            raise invalid_request(f"unknown model provider: {provider}")
+        model = p.model or extra.get("model") or (base.model if base else defaults.model)
+        approval = p.approval_policy or extra.get("approval_policy") or (
+            base.approval_policy if base else cfg.get("approval_policy", "on-request")
+        )
+        mode = p.sandbox or extra.get("sandbox_mode")
+        if mode is not None or base is None:
+            policy = sandbox.from_mode(mode or cfg.get("sandbox_mode", "read-only"), cwd)
+        else:
+            policy = base.sandbox_policy
+        return ThreadSettings(
+            model=str(model),
+            provider=str(provider),
+            cwd=str(cwd),
+            approval_policy=str(approval),
+            sandbox_policy=policy,
+            effort=extra.get("model_reasoning_effort")
+            or (base.effort if base else cfg.get("model_reasoning_effort")),
+            summary=extra.get("model_reasoning_summary")
+            or (base.summary if base else cfg.get("model_reasoning_summary")),
+            base_instructions=p.base_instructions or (base.base_instructions if base else None),
+            developer_instructions=p.developer_instructions
+            or (base.developer_instructions if base else cfg.get("developer_instructions")),
+        )
+
+    def _response(self, thread: LoadedThread, turns: list[Any]) -> dict[str, Any]:
+        s = thread.settings
+        return {
+            "thread": thread.wire(turns),
+            "model": s.model,
+            "modelProvider": s.provider,
+            "serviceTier": None,
+            "cwd": s.cwd,
+            "instructionSources": [],
+            "approvalPolicy": s.approval_policy,
+            "approvalsReviewer": "user",
+            "sandbox": s.sandbox_policy,
+            "reasoningEffort": s.effort,
+        }
+
+    async def _respond_then_started(self, ctx: RequestContext, thread: LoadedThread,
+                                    response: dict[str, Any]) -> Any:
+        await ctx.sender.respond(ctx.connection.id, ctx.request_id, response)
+        await ctx.sender.notify_thread(thread.id, "thread/started", {"thread": thread.wire()})
+        return NO_REPLY
+
+    # -- threads ----------------------------------------------------------------------------
+    async def thread_start(self, ctx: RequestContext, p: ThreadStartParams) -> Any:
+        thread = self.manager.start(
+            self._settings(p), ephemeral=bool(p.ephemeral), conn_id=ctx.connection.id,
+            originator=ctx.connection.client_name or "appserver",
+        )
+        return await self._respond_then_started(ctx, thread, self._response(thread, []))
+
+    async def thread_resume(self, ctx: RequestContext, p: ThreadResumeParams) -> Any:
+        _check_thread_id(p.thread_id)
+        thread = self.manager.loaded.get(p.thread_id)
+        conn_id = ctx.connection.id
+        if thread is not None:
+            turns = self.manager.turns_of(thread)
+        else:
+            thread, turns = self.manager.load_stored(
+                p.thread_id, ctx.connection.client_name or "appserver"
+            )
+            thread.settings = self._settings(p, thread.settings)
+        self.manager.outbox.subscribe(thread.id, conn_id)
+        if thread.unload_handle is not None:
+            thread.unload_handle.cancel()
+            thread.unload_handle = None
+        await ctx.sender.respond(
+            conn_id, ctx.request_id, self._response(thread, [] if p.exclude_turns else turns)
+        )
+        # A client that comes back finds the approvals still waiting for an answer.
+        await self.manager.outbox.replay_pending(thread.id, conn_id)
+        return NO_REPLY
+
+    async def thread_fork(self, ctx: RequestContext, p: ThreadForkParams) -> Any:
+        _check_thread_id(p.thread_id)
+        thread, turns = self.manager.fork(
+            p.thread_id, lambda base: self._settings(p, base), ephemeral=bool(p.ephemeral),
+            conn_id=ctx.connection.id, originator=ctx.connection.client_name or "appserver",
+        )
+        return await self._respond_then_started(ctx, thread, self._response(thread, turns))
+
+    async def thread_read(self, ctx: RequestContext, p: ThreadReadParams) -> dict[str, Any]:
+        _check_thread_id(p.thread_id)
+        thread = self.manager.loaded.get(p.thread_id)
+        if thread is not None:
+            if p.include_turns and thread.ephemeral:
+                raise invalid_request("ephemeral threads do not support includeTurns")
+            if p.include_turns and not thread.materialized:
+                raise invalid_request(
+                    f"thread {thread.id} is not materialized yet; includeTurns is unavailable "
+                    "before first user message"
+                )
+            turns = self.manager.turns_of(thread) if p.include_turns else []
+            return {"thread": thread.wire(turns)}
+        rec = self.manager.store.get(p.thread_id)
+        if rec is None:
+            raise invalid_request(f"thread not loaded: {p.thread_id}")
+        wire = record_to_wire(rec, {"type": "notLoaded"})
+        if p.include_turns:
+            from appserver.store import history
+            from appserver.store.rollout import read_rollout
+
+            wire["turns"] = history.rebuild_turns(read_rollout(rec.path).lines)
+        return {"thread": wire}
+
+    async def thread_list(self, ctx: RequestContext, p: ThreadListParams) -> dict[str, Any]:
+        try:
+            records, next_cursor = self.manager.store.list(
+                cursor=p.cursor,
+                limit=p.limit,
+                sort_key=p.sort_key or "created_at",
+                sort_direction=p.sort_direction or "desc",
+                archived=p.archived,
+                model_providers=p.model_providers or None,
+                cwd=p.cwd,
+                search_term=p.search_term,
+            )
+        except ValueError as exc:
+            raise invalid_request(str(exc)) from None
+        data = []
+        for rec in records:
+            loaded = self.manager.loaded.get(rec.id)
+            status = loaded.status() if loaded else {"type": "notLoaded"}
+            data.append(record_to_wire(rec, status))
+        return {"data": data, "nextCursor": next_cursor, "backwardsCursor": None}
+
+    async def loaded_list(self, ctx: RequestContext, p: ThreadLoadedListParams) -> dict[str, Any]:
+        ids = sorted(self.manager.loaded)
+        start = 0
+        if p.cursor:
+            if p.cursor not in self.manager.loaded:
+                raise invalid_request(f"invalid cursor: {p.cursor}")
+            start = ids.index(p.cursor) + 1
+        limit = min(p.limit or 100, 100)
+        page = ids[start : start + limit]
+        more = start + limit < len(ids)
+        return {"data": page, "nextCursor": page[-1] if more and page else None}
+
+    async def thread_archive(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
+        _check_thread_id(p.thread_id)
+        await self.manager.archive(p.thread_id)
+        return {}
+
+    async def thread_unarchive(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
+        _check_thread_id(p.thread_id)
+        rec = await self.manager.unarchive(p.thread_id)
+        from appserver.store import history
+        from appserver.store.rollout import read_rollout
+
+        wire = record_to_wire(rec, {"type": "notLoaded"})
+        wire["turns"] = history.rebuild_turns(read_rollout(rec.path).lines)
+        return {"thread": wire}
+
+    async def name_set(self, ctx: RequestContext, p: ThreadNameSetParams) -> dict[str, Any]:
+        self.manager.set_name(p.thread_id, p.name)
+        await ctx.sender.broadcast(
+            "thread/name/updated", {"threadId": p.thread_id, "threadName": p.name}
+        )
+        return {}
+
+    async def unsubscribe(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
+        thread = self.manager.loaded.get(p.thread_id)
+        if thread is None:
+            return {"status": "notLoaded"}
+        if not self.manager.outbox.unsubscribe(p.thread_id, ctx.connection.id):
+            return {"status": "notSubscribed"}
+        self.manager.maybe_schedule_unload(thread)
+        return {"status": "unsubscribed"}
+
+    async def metadata_update(
+        self, ctx: RequestContext, p: ThreadMetadataUpdateParams
+    ) -> dict[str, Any]:
+        thread = self.manager.loaded.get(p.thread_id)
+        rec = self.manager.store.get(p.thread_id)
+        if thread is None and rec is None:
+            raise invalid_request(f"thread not found: {p.thread_id}")
+        current = dict((thread.git_info if thread else rec.git_info if rec else None) or {})
+        if p.git_info is not None:
+            for key in ("sha", "branch", "originUrl"):
+                if key in p.git_info:
+                    current[key] = p.git_info[key]
+        git_info = current if any(v is not None for v in current.values()) else None
+        if thread is not None:
+            thread.git_info = git_info
+        if rec is not None:
+            self.manager.store.set_git_info(p.thread_id, git_info)
+        if thread is not None:
+            return {"thread": thread.wire()}
+        rec = self.manager.store.get(p.thread_id)
+        assert rec is not None
+        return {"thread": record_to_wire(rec, {"type": "notLoaded"})}
+
+    # -- turns ------------------------------------------------------------------------------
+    async def turn_start(self, ctx: RequestContext, p: TurnStartParams) -> Any:
+        thread = self.manager.get_loaded(p.thread_id)
+        user_input = check_user_input(p.input)
+        if thread.active_turn is not None:
+            raise invalid_request(f"thread {thread.id} already has an active turn")
+        cwd = p.cwd
+        if cwd is not None and not Path(cwd).is_absolute():
+            raise invalid_request("cwd must be an absolute path")
+        thread.settings = thread.settings.with_overrides(
+            model=p.model, cwd=cwd, approval_policy=p.approval_policy,
+            sandbox_policy=p.sandbox_policy, effort=p.effort, summary=p.summary,
+        )
+        turn = self.manager.begin_turn(thread)
+        await ctx.sender.respond(ctx.connection.id, ctx.request_id, {"turn": turn.wire()})
+        await self.manager.launch_turn(thread, turn, user_input)
+        return NO_REPLY
+
+    async def turn_steer(self, ctx: RequestContext, p: TurnSteerParams) -> dict[str, Any]:
+        thread = self.manager.get_loaded(p.thread_id)
+        if not p.input:
+            raise invalid_request("input must not be empty")
+        if not p.expected_turn_id:
+            raise invalid_request("expectedTurnId must not be empty")
+        turn = thread.active_turn
+        if turn is None:
+            raise invalid_request("no active turn to steer")
+        if turn.id != p.expected_turn_id:
+            raise invalid_request(
+                f"expected active turn id `{p.expected_turn_id}` but found `{turn.id}`"
+            )
+        turn.steer_inputs.append(check_user_input(p.input))
+        return {"turnId": turn.id}
+
+    async def turn_interrupt(self, ctx: RequestContext, p: TurnInterruptParams) -> Any:
+        thread = self.manager.get_loaded(p.thread_id)
+        turn = thread.active_turn
+        if turn is None:
+            raise invalid_request("no active turn to interrupt")
+        if p.turn_id and p.turn_id != turn.id:
+            raise invalid_request(f"expected active turn id `{p.turn_id}` but found `{turn.id}`")
+        await self.manager.interrupt(thread)
+        await ctx.sender.respond(ctx.connection.id, ctx.request_id, {})
+        turn.may_complete.set()
+        return NO_REPLY

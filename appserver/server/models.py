@@ -1,0 +1,34 @@
+"""Model clients per provider, built from the config on first use and then reused.
+
+Owns ``ModelClients``: provider id → (client, stream retry budget). One client per provider
+keeps HTTP connections pooled and a scripted provider's replies consumed in order across
+turns. It must never log an API key; a missing key is the client's clear error at turn time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appserver.engine.providers.config import ProviderInfo, resolve_providers
+from appserver.engine.providers.events import ModelClient
+from appserver.engine.providers.openai_client import make_client
+
+
+class ModelClients:
+    def __init__(self, config_values: dict[str, Any]) -> None:
+        self.providers: dict[str, ProviderInfo] = resolve_providers(config_values)
+        self._clients: dict[str, ModelClient] = {}
+
+    def __call__(self, provider_id: str) -> tuple[ModelClient, int]:
+        info = self.providers.get(provider_id)
+        if info is None:
+            raise KeyError(provider_id)
+        client = self._clients.get(provider_id)
+        if client is None:
+            client = self._clients[provider_id] = make_client(info)
+        return client, info.stream_max_retries
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
