@@ -193,7 +193,9 @@ def reasoning_events(
     return events
 
 
-def function_call_events(call_id: str, name: str, arguments: Mapping[str, Any] | str) -> list[Event]:
+def function_call_events(
+    call_id: str, name: str, arguments: Mapping[str, Any] | str
+) -> list[Event]:
     args = arguments if isinstance(arguments, str) else json.dumps(dict(arguments))
     item = {"type": "function_call", "call_id": call_id, "name": name, "arguments": args}
     return [{"type": "response.output_item.done", "item": item}]
@@ -444,7 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # Tests should stay quiet; failures are visible through `.requests` instead.
         return
 

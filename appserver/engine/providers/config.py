@@ -3,16 +3,20 @@
 Owns: `ProviderInfo` (validated, immutable), the built-in providers, `resolve_providers`
 (built-ins + configured ones), and API-key lookup (`api_key`, `missing_key_message`).
 
-Built-in ids (reserved — a configured provider with one of these ids is a ProviderConfigError,
-as in Codex, so a config can never silently redirect the `openai` provider, and its key, to
-another host):
+Built-in ids:
   * `openai`    — Responses API at $OPENAI_BASE_URL or https://api.openai.com/v1, key from
                   $OPENAI_API_KEY, requires_openai_auth.
-  * `scripted`  — offline, deterministic replies from the script file named by
-                  $APPSERVER_SCRIPT (echo mode without one); see `scripted.py`.
+  * `scripted`  — offline, deterministic replies from the script file named by the `script`
+                  key or $APPSERVER_SCRIPT (echo mode without one); see `scripted.py`.
   * `ollama`, `lmstudio` — local OpenAI-compatible servers over the Chat Completions API at
                   $CODEX_OSS_BASE_URL or http://localhost:$CODEX_OSS_PORT/v1 (ports 11434 and
                   1234 by default), no key.
+
+A configured table whose id is a built-in one is MERGED onto the built-in, key by key (so
+`[model_providers.scripted] script = "demo.yaml"` or `[model_providers.openai] models = [...]`
+work). This differs from Codex, which reserves these ids; we follow the server's model
+catalogue (`appserver.server.catalog`), which merges the same way, so both always agree on
+what a provider is. It is the user's own config: pointing `openai` elsewhere is explicit.
 
 Besides Codex's keys we accept `models` (an optional model catalogue for model/list) and
 `script` (the script path when `wire_api = "scripted"`). Unknown keys are ignored so newer
@@ -32,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_CAP = 100
-RESERVED_PROVIDER_IDS = frozenset({"openai", "scripted", "ollama", "lmstudio"})
+BUILTIN_PROVIDER_IDS = frozenset({"openai", "scripted", "ollama", "lmstudio"})
 
 WireApi = Literal["responses", "chat", "scripted"]
 
@@ -165,19 +169,24 @@ def resolve_providers(
 ) -> dict[str, ProviderInfo]:
     """Built-ins merged with `config["model_providers"]` (a parsed config.toml mapping).
 
-    Raises ProviderConfigError for an invalid entry or a reserved id.
+    A table with a built-in id is merged onto that built-in (its keys win). Raises
+    ProviderConfigError for an invalid entry.
     """
     providers = builtin_providers(env)
     tables = config.get("model_providers") or {}
     if not isinstance(tables, Mapping):
         raise ProviderConfigError("model_providers: expected a table of tables")
-    for provider_id, table in tables.items():
-        if provider_id in RESERVED_PROVIDER_IDS:
-            raise ProviderConfigError(
-                f"model_providers.{provider_id}: '{provider_id}' is a built-in provider id and "
-                "cannot be redefined; choose another name"
-            )
-        providers[str(provider_id)] = parse_provider(str(provider_id), table)
+    for raw_id, table in tables.items():
+        provider_id = str(raw_id)
+        if not isinstance(table, Mapping):
+            raise ProviderConfigError(f"model_providers.{provider_id}: expected a table")
+        builtin = providers.get(provider_id)
+        if builtin is not None:
+            # exclude_unset keeps built-in defaults from masquerading as explicit settings;
+            # the secret stays a SecretStr through the merge.
+            base = {k: getattr(builtin, k) for k in builtin.model_fields_set}
+            table = {**base, **table}
+        providers[provider_id] = parse_provider(provider_id, table)
     return providers
 
 
@@ -201,8 +210,7 @@ def api_key(info: ProviderInfo, env: Mapping[str, str] | None = None) -> str | N
 
 def missing_key_message(info: ProviderInfo) -> str:
     msg = (
-        f"Missing environment variable: `{info.env_key}` (API key for model provider "
-        f"'{info.id}')."
+        f"Missing environment variable: `{info.env_key}` (API key for model provider '{info.id}')."
     )
     if info.env_key_instructions:
         msg += f" {info.env_key_instructions}"

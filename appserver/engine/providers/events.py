@@ -17,7 +17,7 @@ Never: do I/O, hold credentials, or retry anything here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -253,10 +253,11 @@ class ModelRequest:
 class ModelClient(Protocol):
     """Use as `async for event in client.stream(req): ...`.
 
-    One call makes exactly one attempt. Closing the iterator early (interrupt) must release
-    the underlying connection.
+    One call makes exactly one attempt. `stream()` returns an async generator: to stop early
+    (interrupt), call `await gen.aclose()` (or cancel the consuming task) — that releases the
+    underlying connection.
     """
 
-    def stream(self, req: ModelRequest) -> AsyncIterator[ModelEvent]: ...
+    def stream(self, req: ModelRequest) -> AsyncGenerator[ModelEvent, None]: ...
 
     async def aclose(self) -> None: ...

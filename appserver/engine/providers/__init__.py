@@ -1,0 +1,72 @@
+"""Model providers: everything between the engine and a model.
+
+Owns: provider configuration (`config`), the normalized event stream and request types
+(`events`), the HTTP clients over the `openai` package (`openai_client`) and the offline
+scripted client (`scripted`). The engine depends only on what is re-exported here.
+
+Never: run tools, touch threads/turns, emit protocol notifications, or retry — one
+`stream()` call is one attempt; the engine owns retries and reports them.
+"""
+
+from .config import (
+    ProviderConfigError,
+    ProviderInfo,
+    api_key,
+    builtin_providers,
+    missing_key_message,
+    resolve_providers,
+)
+from .events import (
+    CodexErrorInfo,
+    Completed,
+    MessageDone,
+    MessageStarted,
+    ModelClient,
+    ModelEvent,
+    ModelRequest,
+    ProviderError,
+    ReasoningContentDelta,
+    ReasoningDone,
+    ReasoningStarted,
+    ReasoningSummaryDelta,
+    ReasoningSummaryPartAdded,
+    TextDelta,
+    ToolCall,
+    Usage,
+    error_for_status,
+    too_many_failed_attempts,
+)
+from .openai_client import ChatClient, ResponsesClient, make_client
+from .scripted import ScriptedClient, ScriptError
+
+__all__ = [
+    "ChatClient",
+    "CodexErrorInfo",
+    "Completed",
+    "MessageDone",
+    "MessageStarted",
+    "ModelClient",
+    "ModelEvent",
+    "ModelRequest",
+    "ProviderConfigError",
+    "ProviderError",
+    "ProviderInfo",
+    "ReasoningContentDelta",
+    "ReasoningDone",
+    "ReasoningStarted",
+    "ReasoningSummaryDelta",
+    "ReasoningSummaryPartAdded",
+    "ResponsesClient",
+    "ScriptError",
+    "ScriptedClient",
+    "TextDelta",
+    "ToolCall",
+    "Usage",
+    "api_key",
+    "builtin_providers",
+    "error_for_status",
+    "make_client",
+    "missing_key_message",
+    "resolve_providers",
+    "too_many_failed_attempts",
+]
