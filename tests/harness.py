@@ -194,6 +194,14 @@ class StdioWire(WireClient):
         self.proc.stdin.write(data if data.endswith(b"\n") else data + b"\n")
         await self.proc.stdin.drain()
 
+    async def wait_closed(self, timeout: float = TIMEOUT) -> int:
+        """Close stdin, wait for the exit and for stdout and stderr to be read to their ends."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await asyncio.wait_for(asyncio.gather(self._reader, self._err), timeout)
+        return code
+
     async def close(self) -> None:
         if self.proc.returncode is None:
             assert self.proc.stdin is not None
@@ -275,10 +283,15 @@ class WsServer:
 
 
 async def start_ws_server(
-    home: Path, *extra: str, env: dict[str, str] | None = None
+    home: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    launcher: list[str] | None = None,
 ) -> WsServer:
+    """``launcher`` replaces ``python -m appserver`` (e.g. ``python -c SCRIPT`` running the CLI)."""
+    args = ("serve", "--ws", "127.0.0.1:0", "--home", str(home), *extra)
     proc = await asyncio.create_subprocess_exec(
-        *cli_argv("serve", "--ws", "127.0.0.1:0", "--home", str(home), *extra),
+        *(cli_argv(*args) if launcher is None else [*launcher, *args]),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -328,15 +341,14 @@ async def open_client(
         extra += ["-c", o]
     client: WireClient
     server: WsServer | None = None
+    saved_env: dict[str, str] | None = None
     if transport == "in_process":
-        old = dict(os.environ)
+        # The in-process server reads the environment at turn time (API keys): keep the
+        # server's environment in place for the client's whole life.
+        saved_env = dict(os.environ)
         os.environ.clear()
         os.environ.update(server_env(env))
-        try:
-            app = App(load_config(home, overrides or []))
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+        app = App(load_config(home, overrides or []))
         await app.start()
         handle = InProcessClientHandle.connect(app.processor, on_shutdown=app.stop)
         client = InProcessWire(handle, app)
@@ -356,6 +368,9 @@ async def open_client(
         await client.close()
         if server is not None:
             await server.stop()
+        if saved_env is not None:
+            os.environ.clear()
+            os.environ.update(saved_env)
 
 
 def is_request(msg: dict[str, Any]) -> bool:

@@ -347,9 +347,13 @@ class ThreadManager:
         if rec is not None:
             self.store.set_name(thread_id, name)
 
-    def shutdown(self) -> None:
-        for task in list(self._turn_tasks):
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Interrupt running turns (each records its end), then close the rollouts."""
+        tasks = list(self._turn_tasks)
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
         for thread in self.loaded.values():
             if thread.writer is not None:
                 thread.writer.close()

@@ -185,7 +185,7 @@ class TurnRunner:
         )
         stream = _StreamState(self)
         try:
-            async with contextlib.aclosing(self.client.stream(request)) as events:  # type: ignore[type-var]
+            async with contextlib.aclosing(self.client.stream(request)) as events:
                 async for event in events:
                     await stream.on_event(event)
         except ProviderError:

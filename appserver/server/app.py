@@ -94,7 +94,7 @@ class App:
             await wait()
 
     async def stop(self) -> None:
-        self.manager.shutdown()
+        await self.manager.shutdown()
         shell.kill_all_running()
         await self.processor.shutdown()
         if self._run_task is not None:
