@@ -95,8 +95,11 @@ class WireClient:
 
     async def reply_to(self, request_id: Any, timeout: float = TIMEOUT) -> dict[str, Any]:
         return await self.wait_for(
-            lambda m: "method" not in m and m.get("id") == request_id
-            and type(m.get("id")) is type(request_id),
+            lambda m: (
+                "method" not in m
+                and m.get("id") == request_id
+                and type(m.get("id")) is type(request_id)
+            ),
             timeout,
         )
 

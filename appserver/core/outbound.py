@@ -13,9 +13,7 @@ from typing import Any
 import orjson
 
 # Never dropped, never merged, on any transport (DESIGN.md, "Backpressure").
-GUARANTEED_NOTIFICATIONS = frozenset(
-    {"turn/completed", "item/completed", "serverRequest/resolved"}
-)
+GUARANTEED_NOTIFICATIONS = frozenset({"turn/completed", "item/completed", "serverRequest/resolved"})
 
 # Consecutive deltas of one item may merge into one message: the text a client assembles is
 # unchanged. Value: the params keys that must match for two deltas to merge.

@@ -287,7 +287,9 @@ class MessageProcessor:
     def _unknown_method(self, method: str) -> RpcError:
         names = ", ".join(f"`{n}`" for n in ["initialize", *self.registry.names()])
         shown = method if len(method) <= 200 else method[:200] + "..."
-        return invalid_request(f"Invalid request: unknown variant `{shown}`, expected one of {names}")
+        return invalid_request(
+            f"Invalid request: unknown variant `{shown}`, expected one of {names}"
+        )
 
     # -- handshake --------------------------------------------------------------------------
     def _initialize(self, conn: ConnectionState, req: Request) -> Any:
@@ -296,7 +298,9 @@ class MessageProcessor:
         if req.params is MISSING or req.params is None:
             return invalid_request("Invalid request: missing field `params`")
         if not isinstance(req.params, dict):
-            return invalid_request("Invalid request: invalid type, expected struct InitializeParams")
+            return invalid_request(
+                "Invalid request: invalid type, expected struct InitializeParams"
+            )
         try:
             params = InitializeParams.model_validate(req.params)
         except ValidationError as exc:

@@ -144,7 +144,9 @@ class ThreadManager:
             base_settings = _settings_from(lines, history.thread_meta(lines))
             source_history = history.rebuild_history(lines)
         thread = self.start(
-            settings_override(base_settings), ephemeral=ephemeral, conn_id=conn_id,
+            settings_override(base_settings),
+            ephemeral=ephemeral,
+            conn_id=conn_id,
             originator=originator,
         )
         thread.forked_from_id = source_id
@@ -225,7 +227,10 @@ class ThreadManager:
             log.exception("no model client for provider %s", thread.settings.provider)
             client, retries = _FailingClient(thread.settings.provider), 0
         runner = TurnRunner(
-            thread, turn, self.outbox, client,
+            thread,
+            turn,
+            self.outbox,
+            client,
             stream_max_retries=retries,
             originator=self.originators.get(thread.id, "appserver"),
             record=record,
@@ -233,8 +238,9 @@ class ThreadManager:
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))
-        record("event_msg", {"type": "task_started", "turn_id": turn.id,
-                             "started_at": turn.started_at})
+        record(
+            "event_msg", {"type": "task_started", "turn_id": turn.id, "started_at": turn.started_at}
+        )
         self._index(thread)
         await self.outbox.broadcast(
             "thread/status/changed", {"threadId": thread.id, "status": thread.status()}
@@ -337,8 +343,7 @@ class ThreadManager:
             raise invalid_request(f"thread not found: {thread_id}")
         if thread is not None:
             thread.name = name
-            self.recorder(thread)("event_msg", {"type": "thread_name_updated",
-                                                "thread_name": name})
+            self.recorder(thread)("event_msg", {"type": "thread_name_updated", "thread_name": name})
             self._index(thread)
         elif rec is not None:
             writer = RolloutWriter(rec.path)
@@ -367,7 +372,8 @@ class _FailingClient:
 
     async def stream(self, req: Any) -> Any:
         raise ProviderError(
-            f"model provider `{self.provider}` is not available", retryable=False,
+            f"model provider `{self.provider}` is not available",
+            retryable=False,
             codex_error_info="badRequest",
         )
         yield  # pragma: no cover - makes this an async generator
@@ -387,7 +393,8 @@ def _settings_from(lines: list[dict[str, Any]], meta: dict[str, Any]) -> ThreadS
         provider=context.get("model_provider") or meta.get("model_provider") or "",
         cwd=context.get("cwd") or meta.get("cwd") or str(Path.cwd()),
         approval_policy=context.get("approval_policy") or meta.get("approval_policy") or "never",
-        sandbox_policy=context.get("sandbox_policy") or meta.get("sandbox_policy")
+        sandbox_policy=context.get("sandbox_policy")
+        or meta.get("sandbox_policy")
         or {"type": "readOnly", "networkAccess": False},
         effort=context.get("effort"),
         summary=context.get("summary"),

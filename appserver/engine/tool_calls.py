@@ -103,7 +103,9 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
         return "shell_command failed: `command` must be a non-empty string"
     settings = ops.thread.settings
     workdir = args.get("workdir")
-    cwd = Path(settings.cwd) / workdir if isinstance(workdir, str) and workdir else Path(settings.cwd)
+    cwd = (
+        Path(settings.cwd) / workdir if isinstance(workdir, str) and workdir else Path(settings.cwd)
+    )
     timeout = args.get("timeout_ms")
     timeout_ms = timeout if isinstance(timeout, int) and timeout > 0 else None
     argv = shell.shell_argv(command)
@@ -125,7 +127,9 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
     await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
     if wrapped is None and settings.approval_policy == "never":
         return await _finish_declined(
-            ops, item, "command refused: no sandbox (bubblewrap) is available and the approval "
+            ops,
+            item,
+            "command refused: no sandbox (bubblewrap) is available and the approval "
             "policy is `never`, so it cannot run confined or be approved",
         )
     if _needs_approval(ops, command, wrapped is not None):
@@ -246,9 +250,7 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
         return "apply_patch failed: the patch writes outside the writable roots: " + ", ".join(
             outside
         )
-    ask = bool(outside) or (
-        approval == "untrusted" and not ops.thread.patches_approved_for_session
-    )
+    ask = bool(outside) or (approval == "untrusted" and not ops.thread.patches_approved_for_session)
     if ask:
         params = {
             **_ids(ops),
@@ -294,14 +296,20 @@ async def _update_plan(ops: TurnOps, call: ToolCall) -> str:
     if not isinstance(raw, list):
         return "update_plan failed: `plan` must be a list"
     plan = [
-        {"step": str(p.get("step", "")), "status": _STATUS.get(p.get("status"), p.get("status"))}
+        {
+            "step": str(p.get("step", "")),
+            "status": _STATUS.get(str(p.get("status")), p.get("status")),
+        }
         for p in raw
         if isinstance(p, dict)
     ]
     explanation = args.get("explanation")
     await ops.emit(
         "turn/plan/updated",
-        {**_ids(ops), "explanation": explanation if isinstance(explanation, str) else None,
-         "plan": plan},
+        {
+            **_ids(ops),
+            "explanation": explanation if isinstance(explanation, str) else None,
+            "plan": plan,
+        },
     )
     return "Plan updated"

@@ -1,6 +1,6 @@
 """One turn, from ``turn/started`` to ``turn/completed``.
 
-Owns the turn loop (spec §4.4–4.5): record the user's input, call the model with the full
+Owns the turn loop (spec §4.4-4.5): record the user's input, call the model with the full
 history, stream its message and reasoning deltas as item notifications, run tool calls (with
 approvals) and call the model again until a response has no tool calls; retry failed model
 round-trips visibly (``error`` with ``willRetry``), and finish exactly once with
@@ -111,8 +111,10 @@ class TurnRunner:
                 calls = await self._model_round()
                 for call in calls:
                     output = await tool_calls.execute(self, call)
-                    kind = "custom_tool_call_output" if call.kind == "custom" else (
-                        "function_call_output"
+                    kind = (
+                        "custom_tool_call_output"
+                        if call.kind == "custom"
+                        else ("function_call_output")
                     )
                     self._history({"type": kind, "call_id": call.call_id, "output": output})
                 if not calls and not self.turn.steer_inputs:
@@ -123,8 +125,14 @@ class TurnRunner:
             status, error = "failed", failed.error
         except Exception:
             log.exception("turn %s failed unexpectedly", self.turn.id)
-            status, error = "failed", {"message": "internal error while running the turn",
-                                       "codexErrorInfo": "other", "additionalDetails": None}
+            status, error = (
+                "failed",
+                {
+                    "message": "internal error while running the turn",
+                    "codexErrorInfo": "other",
+                    "additionalDetails": None,
+                },
+            )
         await self._finish(status, error)
 
     def _take_steer(self) -> list[list[dict[str, Any]]]:
@@ -161,8 +169,12 @@ class TurnRunner:
                     attempt += 1
                     await self.emit(
                         "error",
-                        {"error": turn_error(exc), "willRetry": True,
-                         "threadId": self.thread.id, "turnId": self.turn.id},
+                        {
+                            "error": turn_error(exc),
+                            "willRetry": True,
+                            "threadId": self.thread.id,
+                            "turnId": self.turn.id,
+                        },
                     )
                     await asyncio.sleep(backoff_s(attempt))
                     continue
@@ -196,17 +208,24 @@ class TurnRunner:
     async def _finish(self, status: str, error: dict[str, Any] | None) -> None:
         turn, thread = self.turn, self.thread
         try:
-            end = {"turn_id": turn.id, "completed_at": now_s(),
-                   "duration_ms": now_ms() - turn.started_ms}
+            end = {
+                "turn_id": turn.id,
+                "completed_at": now_s(),
+                "duration_ms": now_ms() - turn.started_ms,
+            }
             if status == "completed":
-                self.record("event_msg", {"type": "task_complete", **end,
-                                          "last_agent_message": turn.last_agent_message})
+                self.record(
+                    "event_msg",
+                    {"type": "task_complete", **end, "last_agent_message": turn.last_agent_message},
+                )
             elif status == "interrupted":
                 self.record("event_msg", {"type": "turn_aborted", **end, "reason": "interrupted"})
             else:
                 self.record("event_msg", {"type": "turn_failed", **end, "error": error})
-                await self.emit("error", {"error": error, "willRetry": False,
-                                          "threadId": thread.id, "turnId": turn.id})
+                await self.emit(
+                    "error",
+                    {"error": error, "willRetry": False, "threadId": thread.id, "turnId": turn.id},
+                )
         except Exception:
             log.exception("failed to record the end of turn %s", turn.id)
         await self.outbox.cancel_thread_requests(thread.id)
@@ -239,54 +258,78 @@ class _StreamState:
         if item_id not in self.open_messages:
             self.open_messages[item_id] = []
             item = {"type": "agentMessage", "id": item_id, "text": "", "phase": None}
-            await self.r.emit("item/started", {"item": item, **self._ids(),
-                                               "startedAtMs": now_ms()})
+            await self.r.emit(
+                "item/started", {"item": item, **self._ids(), "startedAtMs": now_ms()}
+            )
 
     async def _start_reasoning(self, item_id: str) -> None:
         if item_id not in self.open_reasoning:
             self.open_reasoning[item_id] = {"summary": [], "content": []}
             item = {"type": "reasoning", "id": item_id, "summary": [], "content": []}
-            await self.r.emit("item/started", {"item": item, **self._ids(),
-                                               "startedAtMs": now_ms()})
+            await self.r.emit(
+                "item/started", {"item": item, **self._ids(), "startedAtMs": now_ms()}
+            )
 
     async def on_event(self, e: ev.ModelEvent) -> None:
         r = self.r
         if isinstance(e, ev.TextDelta):
             await self._start_message(e.item_id)
             self.open_messages[e.item_id].append(e.delta)
-            await r.emit("item/agentMessage/delta",
-                         {**self._ids(), "itemId": e.item_id, "delta": e.delta})
+            await r.emit(
+                "item/agentMessage/delta", {**self._ids(), "itemId": e.item_id, "delta": e.delta}
+            )
         elif isinstance(e, ev.MessageStarted):
             await self._start_message(e.item_id)
         elif isinstance(e, ev.MessageDone):
             await self._start_message(e.item_id)
             parts = self.open_messages.pop(e.item_id)
             text = e.text if e.text or not parts else "".join(parts)
-            await self._complete({"type": "agentMessage", "id": e.item_id, "text": text,
-                                  "phase": None})
+            await self._complete(
+                {"type": "agentMessage", "id": e.item_id, "text": text, "phase": None}
+            )
             r.turn.last_agent_message = text
             r._history(e.raw_item)
         elif isinstance(e, ev.ReasoningStarted):
             await self._start_reasoning(e.item_id)
         elif isinstance(e, ev.ReasoningSummaryPartAdded):
             await self._start_reasoning(e.item_id)
-            await r.emit("item/reasoning/summaryPartAdded",
-                         {**self._ids(), "itemId": e.item_id, "summaryIndex": e.summary_index})
+            await r.emit(
+                "item/reasoning/summaryPartAdded",
+                {**self._ids(), "itemId": e.item_id, "summaryIndex": e.summary_index},
+            )
         elif isinstance(e, ev.ReasoningSummaryDelta):
             await self._start_reasoning(e.item_id)
-            await r.emit("item/reasoning/summaryTextDelta",
-                         {**self._ids(), "itemId": e.item_id, "delta": e.delta,
-                          "summaryIndex": e.summary_index})
+            await r.emit(
+                "item/reasoning/summaryTextDelta",
+                {
+                    **self._ids(),
+                    "itemId": e.item_id,
+                    "delta": e.delta,
+                    "summaryIndex": e.summary_index,
+                },
+            )
         elif isinstance(e, ev.ReasoningContentDelta):
             await self._start_reasoning(e.item_id)
-            await r.emit("item/reasoning/textDelta",
-                         {**self._ids(), "itemId": e.item_id, "delta": e.delta,
-                          "contentIndex": e.content_index})
+            await r.emit(
+                "item/reasoning/textDelta",
+                {
+                    **self._ids(),
+                    "itemId": e.item_id,
+                    "delta": e.delta,
+                    "contentIndex": e.content_index,
+                },
+            )
         elif isinstance(e, ev.ReasoningDone):
             await self._start_reasoning(e.item_id)
             self.open_reasoning.pop(e.item_id, None)
-            await self._complete({"type": "reasoning", "id": e.item_id,
-                                  "summary": list(e.summary), "content": list(e.content)})
+            await self._complete(
+                {
+                    "type": "reasoning",
+                    "id": e.item_id,
+                    "summary": list(e.summary),
+                    "content": list(e.content),
+                }
+            )
             r._history(e.raw_item)
         elif isinstance(e, ev.ToolCall):
             self.calls.append(e)
@@ -296,14 +339,16 @@ class _StreamState:
 
     async def _complete(self, item: dict[str, Any]) -> None:
         self.r.record_item(item)
-        await self.r.emit("item/completed", {"item": item, **self._ids(),
-                                             "completedAtMs": now_ms()})
+        await self.r.emit(
+            "item/completed", {"item": item, **self._ids(), "completedAtMs": now_ms()}
+        )
 
     async def close_open_items(self) -> None:
         """A failed round-trip still closes what it opened (every started item completes)."""
         for item_id, parts in list(self.open_messages.items()):
-            await self._complete({"type": "agentMessage", "id": item_id, "text": "".join(parts),
-                                  "phase": None})
+            await self._complete(
+                {"type": "agentMessage", "id": item_id, "text": "".join(parts), "phase": None}
+            )
         for item_id, acc in list(self.open_reasoning.items()):
             await self._complete({"type": "reasoning", "id": item_id, **acc})
         self.open_messages.clear()

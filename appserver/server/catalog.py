@@ -50,7 +50,11 @@ def defaults(config: LoadedConfig) -> Defaults:
         provider = "openai" if model else SCRIPTED_PROVIDER
     if model is None:
         models = providers(config).get(provider, {}).get("models") or []
-        model = models[0] if models else (SCRIPTED_MODEL if provider == SCRIPTED_PROVIDER else "gpt-5.1-codex")
+        model = (
+            models[0]
+            if models
+            else (SCRIPTED_MODEL if provider == SCRIPTED_PROVIDER else "gpt-5.1-codex")
+        )
     return Defaults(provider, model)
 
 

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,7 @@ async def _serve(opts: ServeOptions) -> int:
     if opts.listen.startswith("stdio"):
         from appserver.transports.stdio import serve_stdio
 
-        main: Coroutine[Any, Any, None] = serve_stdio(app.processor, max_line=opts.max_line_bytes)
+        main: Awaitable[Any] = serve_stdio(app.processor, max_line=opts.max_line_bytes)
         listener = None
     else:
         main, listener = await _start_ws(app, opts)
@@ -128,7 +128,7 @@ async def _serve(opts: ServeOptions) -> int:
     return 0
 
 
-async def _start_ws(app: Any, opts: ServeOptions) -> tuple[Coroutine[Any, Any, None], Any]:
+async def _start_ws(app: Any, opts: ServeOptions) -> tuple[Awaitable[Any], Any]:
     from appserver.transports.websocket import WebSocketListener, WebSocketOptions
     from appserver.transports.ws_auth import UpgradePolicy
 
@@ -190,29 +190,79 @@ def _run(opts: ServeOptions, loop_kind: str) -> int:
 _serve_options = [
     click.option("--stdio", "stdio", is_flag=True, help="Serve one client over stdin/stdout."),
     click.option("--ws", "ws", metavar="HOST:PORT", help="Serve WebSocket (':8765' = loopback)."),
-    click.option("--listen", "listen", metavar="URL", help="Codex-style: stdio:// or ws://IP:PORT."),
-    click.option("-c", "--config", "overrides", multiple=True, metavar="KEY=VALUE",
-                 help="Override a config key (TOML value)."),
-    click.option("--home", type=click.Path(path_type=Path), default=None,
-                 help="Home directory (default $APPSERVER_HOME, else ~/.appserver)."),
-    click.option("--log-level", default="info", show_default=True,
-                 type=click.Choice(["debug", "info", "warning", "error"])),
-    click.option("--log-format", default="text", show_default=True,
-                 type=click.Choice(["text", "json"])),
-    click.option("--loop", "loop_kind", default="auto", show_default=True,
-                 type=click.Choice(["auto", "asyncio", "uvloop"])),
-    click.option("--ws-token-file", type=click.Path(path_type=Path), default=None,
-                 help="WebSocket capability token: clients send 'Authorization: Bearer <token>'."),
-    click.option("--ws-token-sha256", default=None, metavar="HEX",
-                 help="Like --ws-token-file, but holding only the token's SHA-256 digest."),
-    click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
-                 help="Accept WebSocket requests carrying this Origin (others get 403)."),
-    click.option("--max-message-bytes", default=64 * 1024 * 1024, show_default=True, type=int,
-                 help="Largest WebSocket message accepted."),
-    click.option("--max-line-bytes", default=64 * 1024 * 1024, show_default=True, type=int,
-                 help="Largest stdio line accepted; longer lines are dropped."),
-    click.option("--ingress-capacity", default=1024, type=click.IntRange(min=1), hidden=True,
-                 help="Requests queued before -32001 'Server overloaded' (tests)."),
+    click.option(
+        "--listen", "listen", metavar="URL", help="Codex-style: stdio:// or ws://IP:PORT."
+    ),
+    click.option(
+        "-c",
+        "--config",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config key (TOML value).",
+    ),
+    click.option(
+        "--home",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Home directory (default $APPSERVER_HOME, else ~/.appserver).",
+    ),
+    click.option(
+        "--log-level",
+        default="info",
+        show_default=True,
+        type=click.Choice(["debug", "info", "warning", "error"]),
+    ),
+    click.option(
+        "--log-format", default="text", show_default=True, type=click.Choice(["text", "json"])
+    ),
+    click.option(
+        "--loop",
+        "loop_kind",
+        default="auto",
+        show_default=True,
+        type=click.Choice(["auto", "asyncio", "uvloop"]),
+    ),
+    click.option(
+        "--ws-token-file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="WebSocket capability token: clients send 'Authorization: Bearer <token>'.",
+    ),
+    click.option(
+        "--ws-token-sha256",
+        default=None,
+        metavar="HEX",
+        help="Like --ws-token-file, but holding only the token's SHA-256 digest.",
+    ),
+    click.option(
+        "--allow-origin",
+        "allow_origins",
+        multiple=True,
+        metavar="ORIGIN",
+        help="Accept WebSocket requests carrying this Origin (others get 403).",
+    ),
+    click.option(
+        "--max-message-bytes",
+        default=64 * 1024 * 1024,
+        show_default=True,
+        type=int,
+        help="Largest WebSocket message accepted.",
+    ),
+    click.option(
+        "--max-line-bytes",
+        default=64 * 1024 * 1024,
+        show_default=True,
+        type=int,
+        help="Largest stdio line accepted; longer lines are dropped.",
+    ),
+    click.option(
+        "--ingress-capacity",
+        default=1024,
+        type=click.IntRange(min=1),
+        hidden=True,
+        help="Requests queued before -32001 'Server overloaded' (tests).",
+    ),
 ]
 
 
@@ -224,11 +274,20 @@ def _with_serve_options(fn: Any) -> Any:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
-    __version__, "-V", "--version", prog_name="appserver",
+    __version__,
+    "-V",
+    "--version",
+    prog_name="appserver",
     message=f"%(prog)s %(version)s (Codex app-server protocol {PROTOCOL_VERSION})",
 )
-@click.option("-c", "--config", "global_overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key (Codex-compatible position).")
+@click.option(
+    "-c",
+    "--config",
+    "global_overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (Codex-compatible position).",
+)
 @click.pass_context
 def cli(ctx: click.Context, global_overrides: tuple[str, ...]) -> None:
     """appserver: a server for the Codex app-server protocol."""
@@ -236,10 +295,20 @@ def cli(ctx: click.Context, global_overrides: tuple[str, ...]) -> None:
 
 
 def _serve_command(
-    ctx: click.Context, stdio: bool, ws: str | None, listen: str | None,
-    overrides: tuple[str, ...], home: Path | None, log_level: str, log_format: str,
-    loop_kind: str, ws_token_file: Path | None, ws_token_sha256: str | None,
-    allow_origins: tuple[str, ...], max_message_bytes: int, max_line_bytes: int,
+    ctx: click.Context,
+    stdio: bool,
+    ws: str | None,
+    listen: str | None,
+    overrides: tuple[str, ...],
+    home: Path | None,
+    log_level: str,
+    log_format: str,
+    loop_kind: str,
+    ws_token_file: Path | None,
+    ws_token_sha256: str | None,
+    allow_origins: tuple[str, ...],
+    max_message_bytes: int,
+    max_line_bytes: int,
     ingress_capacity: int,
 ) -> None:
     from appserver.server.config import ConfigError, default_home
@@ -274,7 +343,7 @@ def _serve_command(
 @cli.command("serve")
 @_with_serve_options
 @click.pass_context
-def serve(ctx: click.Context, **kwargs: Any) -> None:
+def serve(ctx: click.Context, /, **kwargs: Any) -> None:
     """Serve the protocol over stdio (default) or WebSocket."""
     _serve_command(ctx, **kwargs)
 
@@ -282,7 +351,7 @@ def serve(ctx: click.Context, **kwargs: Any) -> None:
 @cli.command("app-server", hidden=True)
 @_with_serve_options
 @click.pass_context
-def app_server(ctx: click.Context, **kwargs: Any) -> None:
+def app_server(ctx: click.Context, /, **kwargs: Any) -> None:
     """Codex-compatible alias of ``serve`` (``<bin> --config k=v app-server --listen URL``)."""
     _serve_command(ctx, **kwargs)
 

@@ -130,7 +130,9 @@ def _check(values: dict[str, Any], path: Path) -> None:
         value = values.get(key)
         if isinstance(value, str) and value not in allowed:
             choices = ", ".join(sorted(allowed))
-            raise ConfigError(f"invalid config {path}: `{key}` = {value!r}; expected one of {choices}")
+            raise ConfigError(
+                f"invalid config {path}: `{key}` = {value!r}; expected one of {choices}"
+            )
     providers = values.get("model_providers", {})
     for name, prov in providers.items():
         if not isinstance(prov, dict):

@@ -16,6 +16,7 @@ import logging
 import os
 import stat
 import sys
+from collections.abc import Awaitable, Callable
 
 from appserver.core.connection import ConnectionState, next_connection_id
 from appserver.core.processor import MessageProcessor
@@ -73,12 +74,14 @@ async def _read_loop(
             lambda: asyncio.StreamReaderProtocol(reader),
             os.fdopen(fd, "rb", buffering=0, closefd=False),
         )
-        read = reader.read
+        read: Callable[[int], Awaitable[bytes]] = reader.read
     else:
         # A regular file or a tty cannot be watched by the event loop (uvloop even aborts);
         # blocking reads in a worker thread serve them.
-        async def read(n: int) -> bytes:
+        async def read_blocking(n: int) -> bytes:
             return await loop.run_in_executor(None, os.read, fd, n)
+
+        read = read_blocking
 
     splitter = LineSplitter(max_line)
     while True:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -45,7 +45,7 @@ class WebSocketOptions:
     queue_soft_messages: int = 1024
     queue_bytes: int = 64 * 1024 * 1024
     ping_interval: float | None = 20.0
-    policy: UpgradePolicy = UpgradePolicy()
+    policy: UpgradePolicy = field(default_factory=UpgradePolicy)
 
 
 class WebSocketListener:

@@ -41,7 +41,8 @@ async def next_request(c: WireClient) -> dict[str, Any]:
 
 def items_of(c: WireClient, method: str, kind: str) -> list[dict[str, Any]]:
     return [
-        m["params"]["item"] for m in c.seen
+        m["params"]["item"]
+        for m in c.seen
         if m.get("method") == method and m["params"]["item"]["type"] == kind
     ]
 
@@ -54,8 +55,9 @@ async def test_text_reply_streams_deltas(transport: str, home: Path, model: Any)
         turn_id = await run_turn(c, tid, "Say hello.")
         turn = await completed_turn(c)
         assert turn["id"] == turn_id and turn["status"] == "completed"
-        deltas = [m["params"]["delta"] for m in c.seen
-                  if m.get("method") == "item/agentMessage/delta"]
+        deltas = [
+            m["params"]["delta"] for m in c.seen if m.get("method") == "item/agentMessage/delta"
+        ]
         done = items_of(c, "item/completed", "agentMessage")
         assert done[0]["text"] == "".join(deltas) == "Hello from the mock."
         started = [m.get("method") for m in c.seen]
@@ -74,8 +76,11 @@ async def test_reasoning_summary(transport: str, home: Path, model: Any) -> None
         tid = await start_thread(c, home)
         await run_turn(c, tid, "Think.")
         assert (await completed_turn(c))["status"] == "completed"
-        summary = "".join(m["params"]["delta"] for m in c.seen
-                          if m.get("method") == "item/reasoning/summaryTextDelta")
+        summary = "".join(
+            m["params"]["delta"]
+            for m in c.seen
+            if m.get("method") == "item/reasoning/summaryTextDelta"
+        )
         assert summary == "Thinking it over"
         assert any(m.get("method") == "item/reasoning/summaryPartAdded" for m in c.seen)
         assert items_of(c, "item/completed", "reasoning")[0]["summary"] == ["Thinking it over"]
@@ -84,8 +89,10 @@ async def test_reasoning_summary(transport: str, home: Path, model: Any) -> None
 async def test_shell_approval_accept(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url, approval="untrusted")
     marker = home / "marker"
-    model.add(mm.sse_function_call("call_1", "shell_command", {"command": f"touch {marker}"}),
-              mm.sse_text("Command finished."))
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": f"touch {marker}"}),
+        mm.sse_text("Command finished."),
+    )
     async with open_client(transport, home, env=ENV) as c:
         tid = await start_thread(c, home)
         await run_turn(c, tid, "RUN_SHELL")
@@ -100,8 +107,11 @@ async def test_shell_approval_accept(transport: str, home: Path, model: Any) -> 
         cmd = items_of(c, "item/completed", "commandExecution")[0]
         assert cmd["status"] == "completed" and cmd["exitCode"] == 0
         assert marker.exists()
-        flags = [m["params"]["status"].get("activeFlags") for m in c.seen
-                 if m.get("method") == "thread/status/changed"]
+        flags = [
+            m["params"]["status"].get("activeFlags")
+            for m in c.seen
+            if m.get("method") == "thread/status/changed"
+        ]
         assert ["waitingOnApproval"] in flags
     outputs = [i for i in model.requests[-1].body["input"] if i["type"] == "function_call_output"]
     assert outputs and outputs[0]["call_id"] == "call_1"
@@ -110,9 +120,11 @@ async def test_shell_approval_accept(transport: str, home: Path, model: Any) -> 
 async def test_shell_approval_decline_and_cancel(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url, approval="untrusted")
     marker = home / "never"
-    model.add(mm.sse_function_call("call_1", "shell_command", {"command": f"touch {marker}"}),
-              mm.sse_text("Understood."),
-              mm.sse_function_call("call_2", "shell_command", {"command": f"touch {marker}"}))
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": f"touch {marker}"}),
+        mm.sse_text("Understood."),
+        mm.sse_function_call("call_2", "shell_command", {"command": f"touch {marker}"}),
+    )
     async with open_client(transport, home, env=ENV) as c:
         tid = await start_thread(c, home)
         await run_turn(c, tid, "one")
@@ -127,14 +139,14 @@ async def test_shell_approval_decline_and_cancel(transport: str, home: Path, mod
     assert not marker.exists()
 
 
-async def test_accept_for_session_skips_later_asks(
-    transport: str, home: Path, model: Any
-) -> None:
+async def test_accept_for_session_skips_later_asks(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url, approval="untrusted")
     cmd = f"touch {home / 'm'}"
-    model.add(mm.sse_function_call("call_1", "shell_command", {"command": cmd}),
-              mm.sse_function_call("call_2", "shell_command", {"command": cmd}),
-              mm.sse_text("ok"))
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": cmd}),
+        mm.sse_function_call("call_2", "shell_command", {"command": cmd}),
+        mm.sse_text("ok"),
+    )
     async with open_client(transport, home, env=ENV) as c:
         tid = await start_thread(c, home)
         await run_turn(c, tid, "twice")
@@ -157,8 +169,9 @@ async def test_apply_patch_with_approval(transport: str, home: Path, model: Any)
         tid = await start_thread(c, home)
         await run_turn(c, tid, "edit")
         started = await c.wait_for(
-            lambda m: m.get("method") == "item/started"
-            and m["params"]["item"]["type"] == "fileChange"
+            lambda m: (
+                m.get("method") == "item/started" and m["params"]["item"]["type"] == "fileChange"
+            )
         )
         kinds = {ch["path"]: ch["kind"]["type"] for ch in started["params"]["item"]["changes"]}
         assert kinds == {str(home / "new.txt"): "add", str(home / "old.txt"): "update"}
@@ -240,16 +253,29 @@ async def test_steer_adds_input(transport: str, home: Path, model: Any) -> None:
         tid = await start_thread(c, home)
         turn_id = await run_turn(c, tid, "start")
         assert await asyncio.to_thread(hold.reached.wait, 10)
-        steer = await c.call("turn/steer", {"threadId": tid, "expectedTurnId": turn_id,
-                                            "input": [{"type": "text", "text": "also this"}]})
+        steer = await c.call(
+            "turn/steer",
+            {
+                "threadId": tid,
+                "expectedTurnId": turn_id,
+                "input": [{"type": "text", "text": "also this"}],
+            },
+        )
         assert steer == {"turnId": turn_id}
         hold.release.set()
         assert (await completed_turn(c))["status"] == "completed"
-        bad = await c.request("turn/steer", {"threadId": tid, "expectedTurnId": turn_id,
-                                             "input": [{"type": "text", "text": "late"}]})
+        bad = await c.request(
+            "turn/steer",
+            {
+                "threadId": tid,
+                "expectedTurnId": turn_id,
+                "input": [{"type": "text", "text": "late"}],
+            },
+        )
         assert bad["error"]["message"] == "no active turn to steer"
-    texts = [i["content"][0]["text"] for i in model.requests[-1].body["input"]
-             if i.get("role") == "user"]
+    texts = [
+        i["content"][0]["text"] for i in model.requests[-1].body["input"] if i.get("role") == "user"
+    ]
     assert texts == ["start", "also this"]
 
 

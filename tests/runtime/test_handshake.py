@@ -19,8 +19,9 @@ async def test_initialize_reports_user_agent_and_home(transport: str, home: Path
             "initialize", {"clientInfo": {"name": "my_client", "title": None, "version": "9.8"}}
         )
     result = reply["result"]
-    assert re.match(r"^my_client/\d+\.\d+\.\d+ \(\S+ [^;]+; \S+\) .*\(my_client; 9\.8\)$",
-                    result["userAgent"]), result["userAgent"]
+    assert re.match(
+        r"^my_client/\d+\.\d+\.\d+ \(\S+ [^;]+; \S+\) .*\(my_client; 9\.8\)$", result["userAgent"]
+    ), result["userAgent"]
     version = result["userAgent"].split(" ")[0].split("/")[1]
     assert tuple(int(x) for x in version.split(".")) >= (0, 151, 0)
     assert result["codexHome"] == str(home.resolve())
@@ -32,14 +33,18 @@ async def test_initialize_reports_user_agent_and_home(transport: str, home: Path
 async def test_request_before_initialize_is_refused(transport: str, home: Path) -> None:
     async with open_client(transport, home, initialize=False) as c:
         reply = await c.request("model/list", {}, request_id=100)
-        assert reply == {"error": {"code": INVALID_REQUEST, "message": "Not initialized"}, "id": 100}
+        assert reply == {
+            "error": {"code": INVALID_REQUEST, "message": "Not initialized"},
+            "id": 100,
+        }
 
 
 async def test_initialize_param_errors(transport: str, home: Path) -> None:
     async with open_client(transport, home, initialize=False) as c:
         reply = await c.request("initialize", {})
         assert reply["error"] == {
-            "code": INVALID_REQUEST, "message": "Invalid request: missing field `clientInfo`"
+            "code": INVALID_REQUEST,
+            "message": "Invalid request: missing field `clientInfo`",
         }
         reply = await c.request("initialize", omit_params=True)
         assert reply["error"]["message"] == "Invalid request: missing field `params`"
@@ -80,7 +85,9 @@ async def test_bad_params(transport: str, home: Path) -> None:
         null = await c.request("config/read", request_id=7, omit_params=True)
         assert null["error"]["code"] == INVALID_REQUEST
         await c.send({"id": 8, "method": "account/read", "params": None})
-        assert (await c.reply_to(8))["error"]["message"] == "Invalid request: missing field `params`"
+        assert (await c.reply_to(8))["error"][
+            "message"
+        ] == "Invalid request: missing field `params`"
         await c.send({"id": 9, "method": "account/read", "params": []})
         array = await c.reply_to(9)
         assert array["error"]["message"].startswith("Invalid request: invalid type: sequence")

@@ -79,14 +79,18 @@ class ThreadHandlers:
         cwd = Path(cwd_text)
         if not cwd.is_absolute():
             cwd = Path(os.getcwd()) / cwd
-        provider = p.model_provider or extra.get("model_provider") or (
-            base.provider if base else defaults.provider
+        provider = (
+            p.model_provider
+            or extra.get("model_provider")
+            or (base.provider if base else defaults.provider)
         )
         if provider not in catalog.providers(cfg):
             raise invalid_request(f"unknown model provider: {provider}")
         model = p.model or extra.get("model") or (base.model if base else defaults.model)
-        approval = p.approval_policy or extra.get("approval_policy") or (
-            base.approval_policy if base else cfg.get("approval_policy", "on-request")
+        approval = (
+            p.approval_policy
+            or extra.get("approval_policy")
+            or (base.approval_policy if base else cfg.get("approval_policy", "on-request"))
         )
         mode = p.sandbox or extra.get("sandbox_mode")
         if mode is not None or base is None:
@@ -123,8 +127,9 @@ class ThreadHandlers:
             "reasoningEffort": s.effort,
         }
 
-    async def _respond_then_started(self, ctx: RequestContext, thread: LoadedThread,
-                                    response: dict[str, Any]) -> Any:
+    async def _respond_then_started(
+        self, ctx: RequestContext, thread: LoadedThread, response: dict[str, Any]
+    ) -> Any:
         await ctx.sender.respond(ctx.connection.id, ctx.request_id, response)
         await ctx.sender.notify_thread(thread.id, "thread/started", {"thread": thread.wire()})
         return NO_REPLY
@@ -132,7 +137,9 @@ class ThreadHandlers:
     # -- threads ----------------------------------------------------------------------------
     async def thread_start(self, ctx: RequestContext, p: ThreadStartParams) -> Any:
         thread = self.manager.start(
-            self._settings(p), ephemeral=bool(p.ephemeral), conn_id=ctx.connection.id,
+            self._settings(p),
+            ephemeral=bool(p.ephemeral),
+            conn_id=ctx.connection.id,
             originator=ctx.connection.client_name or "appserver",
         )
         return await self._respond_then_started(ctx, thread, self._response(thread, []))
@@ -162,8 +169,11 @@ class ThreadHandlers:
     async def thread_fork(self, ctx: RequestContext, p: ThreadForkParams) -> Any:
         _check_thread_id(p.thread_id)
         thread, turns = self.manager.fork(
-            p.thread_id, lambda base: self._settings(p, base), ephemeral=bool(p.ephemeral),
-            conn_id=ctx.connection.id, originator=ctx.connection.client_name or "appserver",
+            p.thread_id,
+            lambda base: self._settings(p, base),
+            ephemeral=bool(p.ephemeral),
+            conn_id=ctx.connection.id,
+            originator=ctx.connection.client_name or "appserver",
         )
         return await self._respond_then_started(ctx, thread, self._response(thread, turns))
 
@@ -288,8 +298,12 @@ class ThreadHandlers:
         if cwd is not None and not Path(cwd).is_absolute():
             raise invalid_request("cwd must be an absolute path")
         thread.settings = thread.settings.with_overrides(
-            model=p.model, cwd=cwd, approval_policy=p.approval_policy,
-            sandbox_policy=p.sandbox_policy, effort=p.effort, summary=p.summary,
+            model=p.model,
+            cwd=cwd,
+            approval_policy=p.approval_policy,
+            sandbox_policy=p.sandbox_policy,
+            effort=p.effort,
+            summary=p.summary,
         )
         turn = self.manager.begin_turn(thread)
         await ctx.sender.respond(ctx.connection.id, ctx.request_id, {"turn": turn.wire()})
