@@ -37,11 +37,11 @@ def coverage_markdown(registry: MethodRegistry) -> str:
 
 
 if __name__ == "__main__":
-    from appserver.server.app import App
-    from appserver.server.config import LoadedConfig
-
     import tempfile
     from pathlib import Path
+
+    from appserver.server.app import App
+    from appserver.server.config import LoadedConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         app = App(LoadedConfig(home=Path(tmp), path=Path(tmp) / "config.toml", values={}))
