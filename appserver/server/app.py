@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from appserver.core.processor import MessageProcessor, ServerIdentity
-from appserver.protocol.registry import MethodRegistry
 from appserver.engine.manager import ThreadManager
 from appserver.engine.tools import sandbox, shell
+from appserver.protocol.registry import MethodRegistry
 from appserver.server.config import LoadedConfig, load_config
+from appserver.server.handlers.discovery import DiscoveryHandlers
 from appserver.server.handlers.threads import ThreadHandlers
 from appserver.server.models import ModelClients
 from appserver.server.outbox import CoreOutbox
 from appserver.store.index import ThreadStore
-from appserver.server.handlers.discovery import DiscoveryHandlers
 from appserver.transports.in_process import InProcessClientHandle
 
 log = logging.getLogger("appserver.server")

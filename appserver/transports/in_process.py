@@ -126,6 +126,11 @@ class _EventSink:
 
     async def next_event(self) -> Event | None:
         while not self._events:
+            if self._skipped:
+                # Everything queued has been read: the gap is at the end, report it now
+                # rather than only once some later event happens to be queued.
+                skipped, self._skipped = self._skipped, 0
+                return Lagged(skipped)
             if self._closed:
                 return None
             self._readable.clear()
@@ -188,6 +193,9 @@ class InProcessClientHandle:
             await handle.shutdown()
             raise OSError(f"in-process initialize failed: {err.message}") from err
         await handle.notify("initialized", {})
+        # "Ready" includes an empty client queue: with a capacity of 1 the first request
+        # must not find it still holding our own ``initialized``.
+        await handle._outbox.join()
         return handle
 
     @classmethod
@@ -225,6 +233,7 @@ class InProcessClientHandle:
                 msg, Request
             ):
                 await self.processor.submit_wait(conn, msg)
+            self._outbox.task_done()
 
     def submit_request(
         self, method: str, params: Any = None, *, request_id: str | int | None = None
@@ -295,7 +304,7 @@ class InProcessClientHandle:
 
         try:
             await asyncio.wait_for(stop(), SHUTDOWN_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             if self._pump is not None:
