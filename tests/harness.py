@@ -264,15 +264,38 @@ class WsServer:
         self.proc = proc
         self.url = url
         self.stderr_lines: list[str] = []
+        self.stderr_ended = False
+        self._new_line = asyncio.Condition()
         self._err = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
         assert self.proc.stderr is not None
         while True:
             line = await self.proc.stderr.readline()
+            async with self._new_line:
+                if line:
+                    self.stderr_lines.append(line.decode(errors="replace"))
+                else:
+                    self.stderr_ended = True
+                self._new_line.notify_all()
             if not line:
                 return
-            self.stderr_lines.append(line.decode(errors="replace"))
+
+    async def wait_stderr(self, text: str, timeout: float = TIMEOUT) -> str:
+        """The first stderr line containing ``text``, waiting for it (bounded)."""
+
+        def found() -> str | None:
+            return next((line for line in self.stderr_lines if text in line), None)
+
+        async def wait() -> str:
+            async with self._new_line:
+                while (line := found()) is None:
+                    if self.stderr_ended:
+                        raise AssertionError(f"server stderr ended without {text!r}")
+                    await self._new_line.wait()
+                return line
+
+        return await asyncio.wait_for(wait(), timeout)
 
     @property
     def http_base(self) -> str:

@@ -4,7 +4,9 @@ Covers: per-connection handshakes and reply isolation; ``/healthz`` and ``/ready
 Origin check (403, ``--allow-origin``); bearer-token auth (``--ws-token-file``,
 ``--ws-token-sha256``); refusing a non-loopback bind without auth; binary frames and
 two-messages-in-one-frame dropped while the connection lives on; a reader that stops reading
-does not stall another client; SIGTERM drains and exits 0, a second SIGTERM stops at once.
+does not stall another client and, once past the outbound hard mark, is closed with 1008;
+SIGTERM drains (new requests refused, running work awaited) and exits 0, a second SIGTERM
+stops at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import http.client
 import signal
 import sys
 import urllib.parse
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from typing import Any
 import orjson
 import pytest
 import websockets
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
 from tests.harness import (
@@ -37,6 +41,7 @@ from tests.harness import (
 
 TOKEN = "s3cret-capability-token"
 INVALID_REQUEST = -32600
+SLOW_CLOSE_CODE = 1008
 OVERLOADED = {"code": -32001, "message": "Server overloaded; retry later."}
 
 
@@ -224,17 +229,35 @@ async def _results(client: WebSocketWire, wanted: int) -> int:
     return retries
 
 
+async def _slow_client(server: WsServer) -> ClientConnection:
+    """An initialized connection that reads nothing: with ``max_queue=1`` its client stops
+    reading the socket at once, so the server's writes to it back up through TCP."""
+    slow = await asyncio.wait_for(
+        websockets.connect(server.url, max_queue=1, compression=None), TIMEOUT
+    )
+    init = {"clientInfo": {"name": "slow", "version": "1"}}
+    await slow.send(_frame({"id": "init", "method": "initialize", "params": init}))
+    return slow
+
+
+async def _read_all(ws: ClientConnection, ids: set[Any]) -> Counter[Any]:
+    """Resume reading: count replies by id until every id in ``ids`` is answered or the server
+    closes the connection."""
+    ws.transport.resume_reading()
+    counts: Counter[Any] = Counter()
+    with contextlib.suppress(websockets.ConnectionClosed):
+        while not ids <= counts.keys():
+            msg = orjson.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            if "method" not in msg:
+                counts[msg["id"]] += 1
+    return counts
+
+
 async def test_slow_reader_does_not_stall_another_client(home: Path) -> None:
-    flood_count = 20_000  # ~14 MB of replies: far more than the socket buffers hold
+    flood_count = 20_000  # ~7 MB of replies: more than the socket buffers hold
     async with ws_server(home) as server:
-        # A reads nothing: with max_queue=1 its client stops reading the socket at once, so
-        # the server's writes to A back up through TCP into A's outbound queue.
-        slow = await asyncio.wait_for(
-            websockets.connect(server.url, max_queue=1, compression=None), TIMEOUT
-        )
+        slow = await _slow_client(server)
         try:
-            init = {"clientInfo": {"name": "slow", "version": "1"}}
-            await slow.send(_frame({"id": "init", "method": "initialize", "params": init}))
             async with connected(server.url) as fast:
                 assert "result" in await fast.initialize()
                 flood = asyncio.create_task(_flood(slow, flood_count))
@@ -243,9 +266,33 @@ async def test_slow_reader_does_not_stall_another_client(home: Path) -> None:
                 await asyncio.wait_for(flood, 60)
                 await asyncio.wait_for(_results(fast, 200), 60)
                 assert "data" in await fast.call("model/list", {})
+            # A was never cut off (or, had it fallen past the hard mark, closed with 1008).
+            ids = {"init", *range(flood_count)}
+            counts = await _read_all(slow, ids)
+            if slow.close_code is None:
+                assert counts.keys() == ids and set(counts.values()) == {1}
+            else:
+                assert slow.close_code == SLOW_CLOSE_CODE
         finally:
             slow.transport.abort()
-    assert not any("Traceback" in line for line in server.stderr_lines)
+
+
+async def test_reader_past_the_hard_mark_is_closed_with_1008(home: Path) -> None:
+    flood_count = 100_000  # more replies than the 65536-message outbound queue holds
+    async with ws_server(home) as server:
+        slow = await _slow_client(server)
+        try:
+            await asyncio.wait_for(_flood(slow, flood_count), 120)
+            await server.wait_stderr("closing slow connection", 120)
+            async with connected(server.url) as fast:  # everyone else is still served
+                assert "result" in await fast.initialize()
+                await asyncio.wait_for(_results(fast, 10), TIMEOUT)
+            counts = await _read_all(slow, {"init", *range(flood_count)})
+            assert slow.close_code == SLOW_CLOSE_CODE
+            assert slow.close_reason is not None and "too slow" in slow.close_reason
+            assert len(counts) < flood_count
+        finally:
+            slow.transport.abort()
 
 
 async def test_sigterm_when_idle_exits_zero(home: Path) -> None:
