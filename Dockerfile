@@ -6,6 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     APPSERVER_HOME=/data
 
 # bubblewrap confines the commands the agent runs (read-only / workspace-write sandboxes).
+# Not pinned: the slim base's Debian release fixes the version.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bubblewrap \
     && rm -rf /var/lib/apt/lists/*
@@ -20,7 +22,8 @@ RUN pip install --no-cache-dir . \
 COPY docker/entrypoint.sh /usr/local/bin/appserver-entrypoint
 RUN chmod 0755 /usr/local/bin/appserver-entrypoint
 
-USER appserver
+# Numeric, so that orchestrators can verify runAsNonRoot.
+USER 10001
 VOLUME ["/data"]
 EXPOSE 8765
 

@@ -9,6 +9,8 @@ if [ ! -f "$TOKEN_FILE" ] && [ -n "${APPSERVER_WS_TOKEN:-}" ]; then
   chmod 600 "$TOKEN_FILE"
   printf '%s' "$APPSERVER_WS_TOKEN" > "$TOKEN_FILE"
 fi
+# The server's children (commands the agent runs) inherit its environment: keep the token out.
+unset APPSERVER_WS_TOKEN
 if [ "${1:-}" = "serve" ] && [ -f "$TOKEN_FILE" ]; then
   exec appserver "$@" --ws-token-file "$TOKEN_FILE"
 fi
