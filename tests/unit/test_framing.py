@@ -7,7 +7,7 @@ import itertools
 import logging
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appserver.transports.framing import LineSplitter
@@ -38,6 +38,7 @@ def cut(stream: bytes, points: list[int]) -> list[bytes]:
     return [stream[a:b] for a, b in itertools.pairwise(bounds)]
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into a failure
 @given(stream=streams, points=st.lists(st.integers(min_value=0), max_size=30))
 def test_any_chunking_yields_the_reference_lines(stream: bytes, points: list[int]) -> None:
     splitter = LineSplitter(MAX_LINE)
@@ -50,6 +51,7 @@ def test_any_chunking_yields_the_reference_lines(stream: bytes, points: list[int
     assert splitter.discarded_lines == dropped
 
 
+@settings(deadline=None)
 @given(stream=streams)
 def test_byte_at_a_time_equals_one_chunk(stream: bytes) -> None:
     whole = LineSplitter(MAX_LINE).feed(stream)
