@@ -250,6 +250,19 @@ class ModelRequest:
     extra_body: dict[str, Any] = field(default_factory=dict)
 
 
+def content_text(content: Any) -> str:
+    """The text of a Responses-API message ``content`` (a string or a list of text parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("input_text", "output_text", "text")
+        )
+    return ""
+
+
 class ModelClient(Protocol):
     """Use as `async for event in client.stream(req): ...`.
 

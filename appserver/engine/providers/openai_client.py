@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any, Literal, cast
 
 import openai
@@ -49,6 +49,7 @@ from .events import (
     ToolCall,
     Usage,
     connection_failed,
+    content_text,
     error_for_code,
     error_for_status,
     stream_disconnected,
@@ -218,11 +219,20 @@ class _OpenAIBackedClient:
         headers.update(req.headers)
         return headers
 
-    async def _next(self, iterator: AsyncIterator[Any]) -> Any:
-        # Bound the gap between two events (stream_idle_timeout_ms), independent of whether
-        # the server trickles keep-alive bytes that would reset a socket read timeout.
-        async with asyncio.timeout(self.info.stream_idle_timeout_s):
-            return await iterator.__anext__()
+    async def _raw_events(self, stream: Any) -> AsyncGenerator[dict[str, Any], None]:
+        """The stream's events as dicts; failures become ProviderErrors. The gap between two
+        events is bounded (stream_idle_timeout_ms), independent of whether the server trickles
+        keep-alive bytes that would reset a socket read timeout."""
+        iterator = stream.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout(self.info.stream_idle_timeout_s):
+                    raw = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                raise _map_exception(exc, streaming=True) from exc
+            yield _as_dict(raw)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -522,16 +532,9 @@ class ResponsesClient(_OpenAIBackedClient):
         except Exception as exc:
             raise _map_exception(exc, streaming=False) from exc
         mapper = ResponsesStreamMapper()
-        iterator = stream.__aiter__()
         try:
-            while True:
-                try:
-                    raw = await self._next(iterator)
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    raise _map_exception(exc, streaming=True) from exc
-                for event in mapper.feed(_as_dict(raw)):
+            async for raw in self._raw_events(stream):
+                for event in mapper.feed(raw):
                     yield event
                 if mapper.completed:
                     return
@@ -551,16 +554,8 @@ class ResponsesClient(_OpenAIBackedClient):
 
 
 def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") in ("input_text", "output_text", "text")
-        )
-    if content is None:
-        return ""
+    if content is None or isinstance(content, str | list):
+        return content_text(content)
     return json.dumps(content)
 
 
@@ -748,16 +743,8 @@ class ChatClient(_OpenAIBackedClient):
             }
             return [ReasoningDone(reasoning_id, [joined], [], raw)]
 
-        iterator = stream.__aiter__()
         try:
-            while True:
-                try:
-                    raw_chunk = await self._next(iterator)
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    raise _map_exception(exc, streaming=True) from exc
-                chunk = _as_dict(raw_chunk)
+            async for chunk in self._raw_events(stream):
                 response_id = _str(chunk.get("id")) or response_id
                 if chunk.get("usage"):
                     usage = _usage_from_chat(chunk["usage"])

@@ -98,6 +98,7 @@ from .events import (
     TextDelta,
     ToolCall,
     Usage,
+    content_text,
     error_for_status,
     stream_disconnected,
 )
@@ -385,18 +386,6 @@ def load_script(path: str | os.PathLike[str]) -> _Script:
 # Request inspection
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") in ("input_text", "text", "output_text")
-        )
-    return ""
-
-
 def _last_user_text(items: Sequence[dict[str, Any]]) -> tuple[str | None, bool]:
     """(text of the latest user message, whether a tool output came after it)."""
     tool_output_after = False
@@ -405,7 +394,7 @@ def _last_user_text(items: Sequence[dict[str, Any]]) -> tuple[str | None, bool]:
         if kind in _TOOL_OUTPUT_TYPES:
             tool_output_after = True
         elif kind == "message" and item.get("role") == "user":
-            return _content_text(item.get("content")), tool_output_after
+            return content_text(item.get("content")), tool_output_after
     return None, tool_output_after
 
 
@@ -414,8 +403,8 @@ def _output_text(item: dict[str, Any]) -> str:
     if isinstance(output, str):
         return output
     if isinstance(output, dict):
-        return _content_text(output.get("content")) or json.dumps(output)
-    return _content_text(output)
+        return content_text(output.get("content")) or json.dumps(output)
+    return content_text(output)
 
 
 def _tool_kinds(tools: Sequence[dict[str, Any]]) -> dict[str, str]:
