@@ -17,9 +17,11 @@ from typing import Any
 
 from appserver.core.processor import MessageProcessor, ServerIdentity
 from appserver.engine.manager import ThreadManager
+from appserver.engine.providers.config import ProviderConfigError, resolve_providers
 from appserver.engine.tools import sandbox, shell
 from appserver.protocol.registry import MethodRegistry
-from appserver.server.config import LoadedConfig, load_config
+from appserver.server.catalog import Catalog
+from appserver.server.config import ConfigError, LoadedConfig, load_config
 from appserver.server.handlers.discovery import DiscoveryHandlers
 from appserver.server.handlers.threads import ThreadHandlers
 from appserver.server.models import ModelClients
@@ -35,7 +37,12 @@ class App:
         self.config = config
         config.home.mkdir(parents=True, exist_ok=True)
         self.registry = MethodRegistry()
-        DiscoveryHandlers(config).register(self.registry)
+        try:
+            providers = resolve_providers(config.values)
+        except ProviderConfigError as exc:
+            raise ConfigError(f"invalid config {config.path}: {exc}") from None
+        self.catalog = Catalog(config, providers)
+        DiscoveryHandlers(config, self.catalog).register(self.registry)
         self.processor = MessageProcessor(
             self.registry,
             ServerIdentity(codex_home=str(config.home.resolve())),
@@ -43,14 +50,14 @@ class App:
             config_warnings=self.startup_warnings(),
         )
         self.store = ThreadStore(config.home)
-        self.models = ModelClients(config.values)
+        self.models = ModelClients(providers)
         self.manager = ThreadManager(
             self.store,
             CoreOutbox(self.processor.sender),
             self.models,
             idle_unload_s=float(config.get("thread_idle_unload_seconds", 1800)),
         )
-        ThreadHandlers(config, self.manager).register(self.registry)
+        ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         self.processor.busy_checks.append(lambda: self.manager.active_turns() > 0)
         self.processor.on_connection_closed.append(self._connection_closed)
         self._run_task: asyncio.Task[None] | None = None

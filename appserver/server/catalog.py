@@ -1,25 +1,22 @@
-"""The model catalogue and provider selection, derived from the loaded config.
+"""The model catalogue and the default provider and model, derived from the loaded config.
 
-Owns which provider and model are the defaults (the ``scripted`` provider when nothing is
-configured, so a fresh install runs offline), the list ``model/list`` pages through, and
-whether an API key is present for ``account/read``. It must never read or return an API key's
-value, only whether one is set.
+Owns ``Catalog``: which provider and model are the defaults (the ``scripted`` provider when
+nothing is configured, so a fresh install runs offline), the list ``model/list`` pages
+through, and whether an API key is present for ``account/read``. Providers themselves are
+resolved once by ``engine.providers.config.resolve_providers``; this module only reads them.
+It must never return an API key's value, only whether one is set.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from typing import Any
 
+from appserver.engine.providers.config import ProviderInfo, api_key
 from appserver.server.config import LoadedConfig
 
 SCRIPTED_PROVIDER = "scripted"
 SCRIPTED_MODEL = "scripted"
-BUILTIN_PROVIDERS: dict[str, dict[str, Any]] = {
-    "openai": {"name": "OpenAI", "env_key": "OPENAI_API_KEY", "requires_openai_auth": True},
-    SCRIPTED_PROVIDER: {"name": "Scripted (offline replay)", "models": [SCRIPTED_MODEL]},
-}
+OPENAI_DEFAULT_MODEL = "gpt-5.1-codex"
 _EFFORTS = [
     {"reasoningEffort": "low", "description": "Fast responses with lighter reasoning"},
     {"reasoningEffort": "medium", "description": "Balances speed and reasoning depth"},
@@ -27,47 +24,50 @@ _EFFORTS = [
 ]
 
 
-@dataclass(frozen=True)
-class Defaults:
-    provider: str
-    model: str
+class Catalog:
+    def __init__(self, config: LoadedConfig, providers: dict[str, ProviderInfo]) -> None:
+        self.providers = providers
+        provider = config.get("model_provider")
+        model = config.get("model")
+        if provider is None:
+            provider = "openai" if model else SCRIPTED_PROVIDER
+        if model is None:
+            info = providers.get(provider)
+            listed = info.models if info is not None else []
+            model = (
+                listed[0]
+                if listed
+                else (SCRIPTED_MODEL if provider == SCRIPTED_PROVIDER else OPENAI_DEFAULT_MODEL)
+            )
+        self.default_provider: str = str(provider)
+        self.default_model: str = str(model)
 
+    def has(self, provider: str) -> bool:
+        return provider in self.providers
 
-def providers(config: LoadedConfig) -> dict[str, dict[str, Any]]:
-    merged = {k: dict(v) for k, v in BUILTIN_PROVIDERS.items()}
-    for name, table in (config.get("model_providers") or {}).items():
-        if name in merged:
-            merged[name] = {**merged[name], **table}
-        else:
-            merged[name] = dict(table)
-    return merged
+    def display_name(self, provider: str) -> str:
+        info = self.providers.get(provider)
+        return info.name if info is not None else provider
 
+    def model_slugs(self, provider: str | None = None) -> list[str]:
+        chosen = provider or self.default_provider
+        slugs = [self.default_model] if chosen == self.default_provider else []
+        info = self.providers.get(chosen)
+        for slug in info.models if info is not None else []:
+            if slug not in slugs:
+                slugs.append(slug)
+        return slugs
 
-def defaults(config: LoadedConfig) -> Defaults:
-    provider = config.get("model_provider")
-    model = config.get("model")
-    if provider is None:
-        provider = "openai" if model else SCRIPTED_PROVIDER
-    if model is None:
-        models = providers(config).get(provider, {}).get("models") or []
-        model = (
-            models[0]
-            if models
-            else (SCRIPTED_MODEL if provider == SCRIPTED_PROVIDER else "gpt-5.1-codex")
-        )
-    return Defaults(provider, model)
+    def api_key_present(self, provider: str | None = None) -> bool | None:
+        """True/False when the provider needs a key and it is (not) set; None if it needs none."""
+        info = self.providers.get(provider or self.default_provider)
+        if info is None or (info.env_key is None and info.experimental_bearer_token is None):
+            return None
+        return api_key(info) is not None
 
-
-def model_slugs(config: LoadedConfig, provider: str | None = None) -> list[str]:
-    d = defaults(config)
-    chosen = provider or d.provider
-    slugs: list[str] = []
-    if chosen == d.provider:
-        slugs.append(d.model)
-    for slug in providers(config).get(chosen, {}).get("models") or []:
-        if isinstance(slug, str) and slug not in slugs:
-            slugs.append(slug)
-    return slugs
+    def requires_openai_auth(self, provider: str | None = None) -> bool:
+        info = self.providers.get(provider or self.default_provider)
+        return bool(info is not None and info.requires_openai_auth)
 
 
 def model_entry(slug: str, provider_name: str, is_default: bool) -> dict[str, Any]:
@@ -89,14 +89,3 @@ def model_entry(slug: str, provider_name: str, is_default: bool) -> dict[str, An
         "defaultServiceTier": None,
         "isDefault": is_default,
     }
-
-
-def api_key_present(config: LoadedConfig, provider: str | None = None) -> bool | None:
-    """True/False when the provider needs a key and it is (not) set; None when it needs none."""
-    info = providers(config).get(provider or defaults(config).provider, {})
-    env_key = info.get("env_key")
-    if info.get("experimental_bearer_token"):
-        return True
-    if not env_key:
-        return None
-    return bool(os.environ.get(env_key))

@@ -7,16 +7,14 @@ turns. It must never log an API key; a missing key is the client's clear error a
 
 from __future__ import annotations
 
-from typing import Any
-
-from appserver.engine.providers.config import ProviderInfo, resolve_providers
+from appserver.engine.providers.config import ProviderInfo
 from appserver.engine.providers.events import ModelClient
 from appserver.engine.providers.openai_client import make_client
 
 
 class ModelClients:
-    def __init__(self, config_values: dict[str, Any]) -> None:
-        self.providers: dict[str, ProviderInfo] = resolve_providers(config_values)
+    def __init__(self, providers: dict[str, ProviderInfo]) -> None:
+        self.providers = providers
         self._clients: dict[str, ModelClient] = {}
 
     def __call__(self, provider_id: str) -> tuple[ModelClient, int]:

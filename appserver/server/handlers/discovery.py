@@ -21,7 +21,7 @@ from appserver.protocol.runtime_params import (
     MockExperimentalMethodParams,
     ModelListParams,
 )
-from appserver.server import catalog
+from appserver.server.catalog import Catalog, model_entry
 from appserver.server.config import LoadedConfig
 
 DEFAULT_PAGE = 50
@@ -46,8 +46,9 @@ def redact(value: Any, key: str = "") -> Any:
 
 
 class DiscoveryHandlers:
-    def __init__(self, config: LoadedConfig) -> None:
+    def __init__(self, config: LoadedConfig, catalog: Catalog) -> None:
         self.config = config
+        self.catalog = catalog
 
     def register(self, registry: MethodRegistry) -> None:
         registry.register("model/list", ModelListParams, self.model_list, scope=Scope.INLINE)
@@ -62,11 +63,11 @@ class DiscoveryHandlers:
         )
 
     async def model_list(self, ctx: RequestContext, p: ModelListParams) -> dict[str, Any]:
-        providers = catalog.providers(self.config)
-        provider = p.model_provider or catalog.defaults(self.config).provider
-        if provider not in providers:
+        cat = self.catalog
+        provider = p.model_provider or cat.default_provider
+        if not cat.has(provider):
             raise invalid_request(f"unknown model provider: {provider}")
-        slugs = catalog.model_slugs(self.config, provider)
+        slugs = cat.model_slugs(provider)
         start = 0
         if p.cursor is not None:
             if not p.cursor.isdigit() or int(p.cursor) > len(slugs):
@@ -74,18 +75,16 @@ class DiscoveryHandlers:
             start = int(p.cursor)
         limit = p.limit or DEFAULT_PAGE
         page = slugs[start : start + limit]
-        default = catalog.defaults(self.config).model
-        name = str(providers[provider].get("name", provider))
-        data = [catalog.model_entry(s, name, s == default) for s in page]
+        name = cat.display_name(provider)
+        data = [model_entry(s, name, s == cat.default_model) for s in page]
         end = start + len(page)
         return {"data": data, "nextCursor": str(end) if end < len(slugs) else None}
 
     async def config_read(self, ctx: RequestContext, p: ConfigReadParams) -> dict[str, Any]:
         cfg = self.config
         values = redact(cfg.snapshot())
-        defaults = catalog.defaults(cfg)
-        values.setdefault("model", defaults.model)
-        values.setdefault("model_provider", defaults.provider)
+        values.setdefault("model", self.catalog.default_model)
+        values.setdefault("model_provider", self.catalog.default_provider)
         version = "sha256:" + hashlib.sha256(orjson.dumps(cfg.values)).hexdigest()[:16]
         user_layer = {"type": "user", "file": str(cfg.path)}
         origins = {
@@ -101,11 +100,9 @@ class DiscoveryHandlers:
         return result
 
     async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> dict[str, Any]:
-        present = catalog.api_key_present(self.config)
-        info = catalog.providers(self.config).get(catalog.defaults(self.config).provider, {})
         return {
-            "account": {"type": "apiKey"} if present else None,
-            "requiresOpenaiAuth": bool(info.get("requires_openai_auth", False)),
+            "account": {"type": "apiKey"} if self.catalog.api_key_present() else None,
+            "requiresOpenaiAuth": self.catalog.requires_openai_auth(),
         }
 
     async def mock_experimental(

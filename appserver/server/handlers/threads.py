@@ -35,7 +35,7 @@ from appserver.protocol.thread_params import (
     TurnSteerParams,
     check_user_input,
 )
-from appserver.server import catalog
+from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
 
 
@@ -47,8 +47,9 @@ def _check_thread_id(thread_id: str) -> None:
 
 
 class ThreadHandlers:
-    def __init__(self, config: LoadedConfig, manager: ThreadManager) -> None:
+    def __init__(self, config: LoadedConfig, catalog: Catalog, manager: ThreadManager) -> None:
         self.config = config
+        self.catalog = catalog
         self.manager = manager
 
     def register(self, r: MethodRegistry) -> None:
@@ -74,7 +75,6 @@ class ThreadHandlers:
     def _settings(self, p: ThreadOverrides, base: ThreadSettings | None = None) -> ThreadSettings:
         cfg = self.config
         extra = p.config or {}
-        defaults = catalog.defaults(cfg)
         cwd_text = p.cwd or (base.cwd if base else os.getcwd())
         cwd = Path(cwd_text)
         if not cwd.is_absolute():
@@ -82,11 +82,13 @@ class ThreadHandlers:
         provider = (
             p.model_provider
             or extra.get("model_provider")
-            or (base.provider if base else defaults.provider)
+            or (base.provider if base else self.catalog.default_provider)
         )
-        if provider not in catalog.providers(cfg):
+        if not self.catalog.has(provider):
             raise invalid_request(f"unknown model provider: {provider}")
-        model = p.model or extra.get("model") or (base.model if base else defaults.model)
+        model = (
+            p.model or extra.get("model") or (base.model if base else self.catalog.default_model)
+        )
         approval = (
             p.approval_policy
             or extra.get("approval_policy")
