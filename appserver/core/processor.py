@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from appserver import PROTOCOL_VERSION, __version__
 from appserver.core import outbound
@@ -94,6 +94,24 @@ class RequestContext:
     @property
     def sender(self) -> OutgoingMessageSender:
         return self.processor.sender
+
+
+_INITIALIZE_ADAPTER: TypeAdapter[InitializeParams] = TypeAdapter(InitializeParams)
+
+
+def _validate(model: type[BaseModel], adapter: TypeAdapter[Any], raw: Any) -> Any:
+    """The params model, or the -32600 error worded as the reference words it."""
+    if raw is MISSING or raw is None:
+        return invalid_request("Invalid request: missing field `params`")
+    if not isinstance(raw, dict):
+        kind = "sequence" if isinstance(raw, list) else "value"
+        return invalid_request(
+            f"Invalid request: invalid type: {kind}, expected struct {model.__name__}"
+        )
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as exc:
+        return invalid_request(f"Invalid request: {describe_validation_error(exc)}")
 
 
 def _is_header_value(name: str) -> bool:
@@ -205,7 +223,7 @@ class MessageProcessor:
             err = invalid_request(f"{req.method} requires experimentalApi capability")
             await self._reply(conn, req, err)
             return
-        params = self._validate(spec, req.params)
+        params = _validate(spec.params_model, spec.adapter, req.params)
         if isinstance(params, RpcError):
             await self._reply(conn, req, params)
             return
@@ -271,19 +289,6 @@ class MessageProcessor:
         else:
             await self.sender.respond(conn.id, req.id, result)
 
-    def _validate(self, spec: MethodSpec, raw: Any) -> Any:
-        if raw is MISSING or raw is None:
-            return invalid_request("Invalid request: missing field `params`")
-        if not isinstance(raw, dict):
-            return invalid_request(
-                f"Invalid request: invalid type: {'sequence' if isinstance(raw, list) else 'value'}"
-                f", expected struct {spec.params_model.__name__}"
-            )
-        try:
-            return spec.adapter.validate_python(raw)
-        except ValidationError as exc:
-            return invalid_request(f"Invalid request: {describe_validation_error(exc)}")
-
     def _unknown_method(self, method: str) -> RpcError:
         names = ", ".join(f"`{n}`" for n in ["initialize", *self.registry.names()])
         shown = method if len(method) <= 200 else method[:200] + "..."
@@ -295,16 +300,9 @@ class MessageProcessor:
     def _initialize(self, conn: ConnectionState, req: Request) -> Any:
         if conn.initialized:
             return invalid_request("Already initialized")
-        if req.params is MISSING or req.params is None:
-            return invalid_request("Invalid request: missing field `params`")
-        if not isinstance(req.params, dict):
-            return invalid_request(
-                "Invalid request: invalid type, expected struct InitializeParams"
-            )
-        try:
-            params = InitializeParams.model_validate(req.params)
-        except ValidationError as exc:
-            return invalid_request(f"Invalid request: {describe_validation_error(exc)}")
+        params = _validate(InitializeParams, _INITIALIZE_ADAPTER, req.params)
+        if isinstance(params, RpcError):
+            return params
         name = params.client_info.name
         if not name or not _is_header_value(name):
             return invalid_request(

@@ -116,6 +116,14 @@ class ThreadManager:
         self._load(thread, originator)
         return thread, history.rebuild_turns(lines)
 
+    def record_view(self, rec: ThreadRecord, *, include_turns: bool = False) -> dict[str, Any]:
+        """A stored thread on the wire: its live status when loaded, turns read on request."""
+        loaded = self.loaded.get(rec.id)
+        wire = record_to_wire(rec, loaded.status() if loaded else {"type": "notLoaded"})
+        if include_turns:
+            wire["turns"] = history.rebuild_turns(read_rollout(rec.path).lines)
+        return wire
+
     def turns_of(self, thread: LoadedThread) -> list[Any]:
         if thread.path is None or not thread.materialized:
             return []

@@ -68,7 +68,9 @@ class _EventSink:
 
     def __init__(self, capacity: int, on_response: Callable[[dict[str, Any]], None]) -> None:
         self.capacity = max(1, capacity)
-        self._events: deque[tuple[Event, tuple[Any, ...] | None]] = deque()
+        # Queued messages become typed events when read, so a full queue can still fold a
+        # delta into the last queued one (``OutboundMessage.merged_with``).
+        self._events: deque[OutboundMessage | Lagged] = deque()
         self._skipped = 0
         self._readable = asyncio.Event()
         self._room = asyncio.Event()
@@ -76,11 +78,11 @@ class _EventSink:
         self._closed = False
         self._on_response = on_response
 
-    def _push(self, event: Event, merge_key: tuple[Any, ...] | None = None) -> None:
+    def _push(self, msg: OutboundMessage) -> None:
         if self._skipped:
-            self._events.append((Lagged(self._skipped), None))
+            self._events.append(Lagged(self._skipped))
             self._skipped = 0
-        self._events.append((event, merge_key))
+        self._events.append(msg)
         self._readable.set()
 
     def _full(self) -> bool:
@@ -102,27 +104,24 @@ class _EventSink:
                 await self._room.wait()
             if self._closed:
                 raise SinkClosed
-            self._push(ServerNotification(payload["method"], payload["params"]))
+            self._push(msg)
             return
         if not self._full():
-            self._push(ServerNotification(payload["method"], payload["params"]), msg.merge_key)
+            self._push(msg)
             return
         # Full: merge into the last queued delta of the same item, else drop and count.
         if msg.merge_key is not None and self._events and not self._skipped:
-            last, key = self._events[-1]
-            if key == msg.merge_key and isinstance(last, ServerNotification):
-                params = dict(last.params)
-                params["delta"] = params["delta"] + payload["params"]["delta"]
-                self._events[-1] = (ServerNotification(last.method, params), key)
+            last = self._events[-1]
+            if isinstance(last, OutboundMessage) and last.merge_key == msg.merge_key:
+                self._events[-1] = last.merged_with(msg)
                 return
         self._skipped += 1
 
     def _dispatch_nowait(self, msg: OutboundMessage) -> None:
-        payload = msg.payload
-        if "method" in payload:  # a server request: never dropped
-            self._push(ServerRequest(payload["id"], payload["method"], payload["params"]))
+        if "method" in msg.payload:  # a server request: never dropped
+            self._push(msg)
         else:
-            self._on_response(payload)
+            self._on_response(msg.payload)
 
     async def next_event(self) -> Event | None:
         while not self._events:
@@ -135,10 +134,15 @@ class _EventSink:
                 return None
             self._readable.clear()
             await self._readable.wait()
-        event, _ = self._events.popleft()
+        item = self._events.popleft()
         if not self._full():
             self._room.set()
-        return event
+        if isinstance(item, Lagged):
+            return item
+        payload = item.payload
+        if "id" in payload:
+            return ServerRequest(payload["id"], payload["method"], payload["params"])
+        return ServerNotification(payload["method"], payload["params"])
 
     def close(self) -> None:
         self._closed = True

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from appserver.core.processor import NO_REPLY, RequestContext
-from appserver.engine.manager import ThreadManager, record_to_wire
+from appserver.engine.manager import ThreadManager
 from appserver.engine.thread_state import LoadedThread, ThreadSettings
 from appserver.engine.tools import sandbox
 from appserver.protocol.errors import invalid_request
@@ -195,13 +195,7 @@ class ThreadHandlers:
         rec = self.manager.store.get(p.thread_id)
         if rec is None:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
-        wire = record_to_wire(rec, {"type": "notLoaded"})
-        if p.include_turns:
-            from appserver.store import history
-            from appserver.store.rollout import read_rollout
-
-            wire["turns"] = history.rebuild_turns(read_rollout(rec.path).lines)
-        return {"thread": wire}
+        return {"thread": self.manager.record_view(rec, include_turns=p.include_turns)}
 
     async def thread_list(self, ctx: RequestContext, p: ThreadListParams) -> dict[str, Any]:
         try:
@@ -217,11 +211,7 @@ class ThreadHandlers:
             )
         except ValueError as exc:
             raise invalid_request(str(exc)) from None
-        data = []
-        for rec in records:
-            loaded = self.manager.loaded.get(rec.id)
-            status = loaded.status() if loaded else {"type": "notLoaded"}
-            data.append(record_to_wire(rec, status))
+        data = [self.manager.record_view(rec) for rec in records]
         return {"data": data, "nextCursor": next_cursor, "backwardsCursor": None}
 
     async def loaded_list(self, ctx: RequestContext, p: ThreadLoadedListParams) -> dict[str, Any]:
@@ -244,12 +234,7 @@ class ThreadHandlers:
     async def thread_unarchive(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
         _check_thread_id(p.thread_id)
         rec = await self.manager.unarchive(p.thread_id)
-        from appserver.store import history
-        from appserver.store.rollout import read_rollout
-
-        wire = record_to_wire(rec, {"type": "notLoaded"})
-        wire["turns"] = history.rebuild_turns(read_rollout(rec.path).lines)
-        return {"thread": wire}
+        return {"thread": self.manager.record_view(rec, include_turns=True)}
 
     async def name_set(self, ctx: RequestContext, p: ThreadNameSetParams) -> dict[str, Any]:
         self.manager.set_name(p.thread_id, p.name)
@@ -288,7 +273,7 @@ class ThreadHandlers:
             return {"thread": thread.wire()}
         rec = self.manager.store.get(p.thread_id)
         assert rec is not None
-        return {"thread": record_to_wire(rec, {"type": "notLoaded"})}
+        return {"thread": self.manager.record_view(rec)}
 
     # -- turns ------------------------------------------------------------------------------
     async def turn_start(self, ctx: RequestContext, p: TurnStartParams) -> Any:
