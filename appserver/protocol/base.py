@@ -78,6 +78,7 @@ def describe_validation_error(exc: ValidationError) -> str:
             text = f"unknown variant {_json_kind(err.get('input'))}, {err.get('msg', '')}"
     else:
         text = str(err.get("msg", "invalid value"))
-    if loc:
+    # serde names no path for a top-level field; a nested one gets its dotted path.
+    if len(loc) > 1 or (kind == "missing" and loc):
         text += f" at `{'.'.join(loc)}`"
     return text
