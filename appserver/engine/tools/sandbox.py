@@ -205,10 +205,20 @@ def _probe(bwrap: str) -> bool:
     return done.returncode == 0
 
 
+DISABLE_ENV = "APPSERVER_SANDBOX_BACKEND"  # "none" turns bubblewrap off (restricted → ask)
+
+
+def _bwrap() -> str | None:
+    """The working bubblewrap binary, or None (absent, broken, or switched off by env)."""
+    if os.environ.get(DISABLE_ENV, "").strip().lower() == "none":
+        return None
+    bwrap = shutil.which("bwrap")
+    return bwrap if bwrap is not None and _probe(bwrap) else None
+
+
 def bwrap_available() -> bool:
     """Whether bubblewrap is installed and actually works here (probed once, cached)."""
-    bwrap = shutil.which("bwrap")
-    return bwrap is not None and _probe(bwrap)
+    return _bwrap() is not None
 
 
 def wrap_command(argv: list[str], policy: PolicyLike, cwd: Path) -> list[str] | None:
@@ -222,8 +232,8 @@ def wrap_command(argv: list[str], policy: PolicyLike, cwd: Path) -> list[str] | 
     pol = _policy(policy)
     if pol.full_access:
         return list(argv)
-    bwrap = shutil.which("bwrap")
-    if bwrap is None or not _probe(bwrap):
+    bwrap = _bwrap()
+    if bwrap is None:
         return None
     out = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     # Parents before children so a nested root's bind is not hidden by its parent's.

@@ -1,0 +1,192 @@
+"""More engine paths: the Chat Completions wire API, the scripted provider configured in
+config.toml, restricted sandboxes without bubblewrap (ask instead of running unconfined), a
+pending approval replayed to a client that resumes the thread, and kill -9 mid-turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from tests.engine.conftest import ENV
+from tests.engine.test_turns import completed_turn, next_request, run_turn, start_thread
+from tests.harness import (
+    StdioWire,
+    is_request,
+    open_client,
+    spawn_stdio,
+    start_ws_server,
+    ws_connect,
+)
+from tests.support import mock_model as mm
+
+
+def write_chat_config(home: Path, base_url: str) -> None:
+    (home / "config.toml").write_text(
+        f"""
+model = "local-model"
+model_provider = "local"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+
+[model_providers.local]
+name = "Local chat server"
+base_url = "{base_url}"
+wire_api = "chat"
+request_max_retries = 0
+stream_max_retries = 0
+""",
+        encoding="utf-8",
+    )
+
+
+async def test_chat_wire_api_text_and_tool_call(transport: str, home: Path, model: Any) -> None:
+    write_chat_config(home, model.base_url)
+    marker = home / "chat-marker"
+    model.add(
+        mm.chat_tool_call("call_1", "shell_command", {"command": f"touch {marker}"}),
+        mm.chat_text("All done."),
+    )
+    async with open_client(transport, home) as c:
+        tid = await start_thread(c, home)
+        await run_turn(c, tid, "make a marker")
+        assert (await completed_turn(c))["status"] == "completed"
+        texts = [
+            m["params"]["item"]["text"]
+            for m in c.seen
+            if m.get("method") == "item/completed" and m["params"]["item"]["type"] == "agentMessage"
+        ]
+        assert texts == ["All done."]
+    assert marker.exists()
+    second = model.requests[-1].body
+    assert second["messages"][-1]["role"] == "tool"
+    assert model.requests[-1].path.endswith("/chat/completions")
+
+
+async def test_scripted_provider_from_config(transport: str, home: Path) -> None:
+    marker = home / "scripted-marker"
+    script = home / "script.yaml"
+    script.write_text(f'- shell: "touch {marker}"\n- text: "Scripted reply."\n', encoding="utf-8")
+    (home / "config.toml").write_text(
+        f"""
+model = "scripted"
+model_provider = "scripted"
+approval_policy = "untrusted"
+sandbox_mode = "danger-full-access"
+
+[model_providers.scripted]
+script = "{script}"
+""",
+        encoding="utf-8",
+    )
+    async with open_client(transport, home) as c:
+        tid = await start_thread(c, home)
+        await run_turn(c, tid, "go")
+        req = await next_request(c)
+        assert req["method"] == "item/commandExecution/requestApproval"
+        await c.send({"id": req["id"], "result": {"decision": "accept"}})
+        assert (await completed_turn(c))["status"] == "completed"
+    assert marker.exists()
+
+
+async def test_restricted_sandbox_without_bwrap_asks(
+    transport: str, home: Path, model: Any
+) -> None:
+    (home / "config.toml").write_text(
+        f"""
+model = "mock-model"
+model_provider = "mock"
+approval_policy = "on-request"
+sandbox_mode = "workspace-write"
+
+[model_providers.mock]
+name = "Mock"
+base_url = "{model.base_url}"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+""",
+        encoding="utf-8",
+    )
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": "echo unconfined"}),
+        mm.sse_text("ok"),
+    )
+    env = {"APPSERVER_SANDBOX_BACKEND": "none"}
+    async with open_client(transport, home, env=env) as c:
+        warnings = [m for m in c.seen if m.get("method") == "configWarning"]
+        warning = warnings[0] if warnings else await c.notification("configWarning")
+        assert "bubblewrap" in warning["params"]["summary"]
+        tid = await start_thread(c, home)
+        await run_turn(c, tid, "run it")
+        req = await next_request(c)
+        assert req["method"] == "item/commandExecution/requestApproval"
+        await c.send({"id": req["id"], "result": {"decision": "decline"}})
+        assert (await completed_turn(c))["status"] == "completed"
+        outputs = [m for m in c.seen if m.get("method") == "item/commandExecution/outputDelta"]
+        assert outputs == []
+
+
+async def test_pending_approval_is_replayed_on_resume(home: Path, model: Any) -> None:
+    from tests.engine.conftest import write_config
+
+    write_config(home, model.base_url, approval="untrusted")
+    marker = home / "replayed"
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": f"touch {marker}"}),
+        mm.sse_text("done"),
+    )
+    server = await start_ws_server(home, env=ENV)
+    try:
+        first = await ws_connect(server.url)
+        await first.initialize()
+        tid = await start_thread(first, home)
+        await run_turn(first, tid, "go")
+        original = await next_request(first)
+        await first.close()  # the client vanishes with the approval unanswered
+
+        second = await ws_connect(server.url)
+        await second.initialize()
+        resumed = await second.call("thread/resume", {"threadId": tid})
+        assert resumed["thread"]["status"]["type"] == "active"
+        replayed = await next_request(second)
+        assert replayed["id"] == original["id"]
+        assert replayed["params"]["itemId"] == "call_1"
+        await second.send({"id": replayed["id"], "result": {"decision": "accept"}})
+        assert (await completed_turn(second))["status"] == "completed"
+        await second.close()
+    finally:
+        await server.stop()
+    assert marker.exists()
+
+
+async def test_kill9_mid_turn_then_resume(home: Path, model: Any) -> None:
+    from tests.engine.conftest import write_config
+
+    write_config(home, model.base_url)
+    stalled = mm.sse_text("never finished")
+    hold = stalled.hold_before(2)
+    model.add(stalled, mm.sse_text("after the crash"))
+    client = StdioWire(await spawn_stdio(home, env=ENV))
+    await client.initialize()
+    tid = await start_thread(client, home)
+    await run_turn(client, tid, "before the crash")
+    assert await asyncio.to_thread(hold.reached.wait, 10)
+    os.kill(client.proc.pid, signal.SIGKILL)
+    await asyncio.wait_for(client.proc.wait(), 10)
+    hold.release.set()
+    await client.close()
+
+    async with open_client("stdio", home, env=ENV) as c:
+        listed = await c.call("thread/list", {})
+        assert [t["id"] for t in listed["data"]] == [tid]
+        resumed = await c.call("thread/resume", {"threadId": tid})
+        turns = resumed["thread"]["turns"]
+        assert [t["status"] for t in turns] == ["interrupted"]
+        assert turns[0]["items"][0]["type"] == "userMessage"
+        await run_turn(c, tid, "after")
+        assert (await completed_turn(c))["status"] == "completed"
+        assert not [m for m in c.seen if is_request(m)]
