@@ -1,0 +1,144 @@
+"""Thread methods beyond the turn loop, over all three transports: ephemeral threads,
+unsubscribe and idle unload (``thread/closed``), ``thread/loaded/list``,
+``thread/metadata/update``, list filters, turn overrides that persist, plans and token usage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.engine.conftest import ENV, write_config
+from tests.engine.test_turns import completed_turn, run_turn, start_thread
+from tests.harness import open_client
+from tests.support import mock_model as mm
+
+USAGE = {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}
+
+
+async def test_ephemeral_thread_has_no_file(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    model.add(mm.sse_text("short-lived"))
+    async with open_client(transport, home, env=ENV) as c:
+        started = await c.call("thread/start", {"cwd": str(home), "ephemeral": True})
+        thread = started["thread"]
+        assert thread["ephemeral"] is True and thread["path"] is None
+        await c.notification("thread/started")
+        await run_turn(c, thread["id"], "hi")
+        assert (await completed_turn(c))["status"] == "completed"
+        read = await c.request("thread/read", {"threadId": thread["id"], "includeTurns": True})
+        assert read["error"]["code"] == -32600
+        assert (await c.call("thread/list", {}))["data"] == []
+    assert not (home / "sessions").exists() or not list((home / "sessions").rglob("*.jsonl"))
+
+
+async def test_unsubscribe_unloads_and_closes(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    async with open_client(
+        transport, home, env=ENV, overrides=["thread_idle_unload_seconds=0"]
+    ) as c:
+        tid = await start_thread(c, home)
+        assert (await c.call("thread/loaded/list", {}))["data"] == [tid]
+        assert (await c.call("thread/unsubscribe", {"threadId": tid})) == {"status": "unsubscribed"}
+        changed = await c.wait_for(
+            lambda m: (
+                m.get("method") == "thread/status/changed"
+                and m["params"]["status"]["type"] == "notLoaded"
+            )
+        )
+        assert changed["params"]["threadId"] == tid
+        assert (await c.call("thread/loaded/list", {}))["data"] == []
+        again = await c.call("thread/unsubscribe", {"threadId": tid})
+        assert again == {"status": "notLoaded"}
+
+
+async def test_metadata_update_is_tri_state(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    async with open_client(transport, home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        set_both = await c.call(
+            "thread/metadata/update",
+            {"threadId": tid, "gitInfo": {"sha": "abc", "branch": "main"}},
+        )
+        assert set_both["thread"]["gitInfo"] == {"sha": "abc", "branch": "main"}
+        keep_sha = await c.call(
+            "thread/metadata/update", {"threadId": tid, "gitInfo": {"branch": None}}
+        )
+        assert keep_sha["thread"]["gitInfo"] == {"sha": "abc", "branch": None}
+        cleared = await c.call(
+            "thread/metadata/update", {"threadId": tid, "gitInfo": {"sha": None}}
+        )
+        assert cleared["thread"]["gitInfo"] is None
+
+
+async def test_list_filters(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    other = home / "other"
+    other.mkdir()
+    model.add(mm.sse_text("one"), mm.sse_text("two"))
+    async with open_client(transport, home, env=ENV) as c:
+        first = await start_thread(c, home)
+        await run_turn(c, first, "alpha")
+        await completed_turn(c)
+        second = await start_thread(c, other)
+        await run_turn(c, second, "beta")
+        await completed_turn(c)
+        by_cwd = await c.call("thread/list", {"cwd": str(other)})
+        assert [t["id"] for t in by_cwd["data"]] == [second]
+        by_provider = await c.call("thread/list", {"modelProviders": ["mock"]})
+        assert {t["id"] for t in by_provider["data"]} == {first, second}
+        assert (await c.call("thread/list", {"modelProviders": ["nope"]}))["data"] == []
+        newest = await c.call("thread/list", {"sortKey": "updated_at", "limit": 1})
+        assert [t["id"] for t in newest["data"]] == [second]
+        assert newest["nextCursor"] is not None
+        search = await c.call("thread/list", {"searchTerm": "ALPHA"})
+        assert [t["id"] for t in search["data"]] == [first]
+        bad = await c.request("thread/list", {"cursor": "not-a-cursor"})
+        assert bad["error"]["code"] == -32600
+
+
+async def test_turn_overrides_persist(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    model.add(mm.sse_text("a"), mm.sse_text("b"))
+    async with open_client(transport, home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        await c.call(
+            "turn/start",
+            {
+                "threadId": tid,
+                "input": [{"type": "text", "text": "one"}],
+                "model": "other-model",
+                "effort": "high",
+            },
+        )
+        await completed_turn(c)
+        await run_turn(c, tid, "two")
+        await completed_turn(c)
+        resumed = await c.call("thread/resume", {"threadId": tid})
+        assert resumed["model"] == "other-model"
+        assert resumed["reasoningEffort"] == "high"
+    assert [r.body["model"] for r in model.requests] == ["other-model", "other-model"]
+    assert model.requests[-1].body["reasoning"]["effort"] == "high"
+
+
+async def test_plan_and_token_usage(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    plan = {"explanation": "steps", "plan": [{"step": "look", "status": "in_progress"}]}
+    model.add(
+        mm.sse_function_call("call_p", "update_plan", plan, usage=USAGE),
+        mm.sse_text("planned", usage=USAGE),
+    )
+    async with open_client(transport, home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        turn_id = await run_turn(c, tid, "plan it")
+        assert (await completed_turn(c))["status"] == "completed"
+        updated = await c.notification("turn/plan/updated")
+        assert updated["params"] == {
+            "threadId": tid,
+            "turnId": turn_id,
+            "explanation": "steps",
+            "plan": [{"step": "look", "status": "inProgress"}],
+        }
+        usage = [m["params"] for m in c.seen if m.get("method") == "thread/tokenUsage/updated"]
+        assert usage[-1]["tokenUsage"]["total"]["totalTokens"] == 38
+        assert usage[-1]["tokenUsage"]["last"]["inputTokens"] == 12
