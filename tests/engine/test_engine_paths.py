@@ -120,7 +120,9 @@ stream_max_retries = 0
         warnings = [m for m in c.seen if m.get("method") == "configWarning"]
         warning = warnings[0] if warnings else await c.notification("configWarning")
         assert "bubblewrap" in warning["params"]["summary"]
-        tid = await start_thread(c, home)
+        started = await c.call("thread/start", {"cwd": str(home)})
+        assert started["sandboxEnforcement"] == "approval"
+        tid = started["thread"]["id"]
         await run_turn(c, tid, "run it")
         req = await next_request(c)
         assert req["method"] == "item/commandExecution/requestApproval"

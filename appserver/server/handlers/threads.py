@@ -46,6 +46,12 @@ def _check_thread_id(thread_id: str) -> None:
         raise invalid_request(f"invalid thread id: {exc}") from None
 
 
+def _enforcement(policy: dict[str, Any]) -> str:
+    if sandbox.SandboxPolicy.from_dict(policy).full_access:
+        return "none"
+    return "bubblewrap" if sandbox.bwrap_available() else "approval"
+
+
 class ThreadHandlers:
     def __init__(self, config: LoadedConfig, catalog: Catalog, manager: ThreadManager) -> None:
         self.config = config
@@ -127,6 +133,10 @@ class ThreadHandlers:
             "approvalsReviewer": "user",
             "sandbox": s.sandbox_policy,
             "reasoningEffort": s.effort,
+            # Ours, not Codex's: how the sandbox is enforced here. "bubblewrap" confines
+            # commands; "approval" means bubblewrap is unavailable, so restricted commands are
+            # asked about instead of run unconfined; "none" is danger-full-access.
+            "sandboxEnforcement": _enforcement(s.sandbox_policy),
         }
 
     async def _respond_then_started(
