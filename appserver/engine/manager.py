@@ -20,7 +20,7 @@ from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, ThreadSettings, now_ms, now_s
-from appserver.engine.turn_runner import TurnRunner
+from appserver.engine.turn_runner import RetryBudget, TurnRunner
 from appserver.protocol.errors import invalid_request
 from appserver.store import history
 from appserver.store.index import ThreadRecord, ThreadStore
@@ -28,7 +28,7 @@ from appserver.store.rollout import RolloutWriter, read_rollout
 
 log = logging.getLogger("appserver.engine")
 
-ClientFor = Callable[[str], tuple[ModelClient, int]]  # provider id → (client, stream retries)
+ClientFor = Callable[[str], tuple[ModelClient, RetryBudget]]  # provider id → client, retries
 
 
 class ThreadManager:
@@ -233,13 +233,13 @@ class ThreadManager:
             client, retries = self.client_for(thread.settings.provider)
         except Exception:
             log.exception("no model client for provider %s", thread.settings.provider)
-            client, retries = _FailingClient(thread.settings.provider), 0
+            client, retries = _FailingClient(thread.settings.provider), RetryBudget()
         runner = TurnRunner(
             thread,
             turn,
             self.outbox,
             client,
-            stream_max_retries=retries,
+            retries=retries,
             originator=self.originators.get(thread.id, "appserver"),
             record=record,
             on_finished=lambda status: self._turn_finished(thread),

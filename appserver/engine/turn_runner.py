@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from appserver.engine import tool_calls
@@ -30,6 +31,24 @@ BASE_INSTRUCTIONS = (
     "You are a coding agent running in the user's workspace. Use shell_command to inspect and "
     "run things, apply_patch to edit files, and update_plan for multi-step work. Be concise."
 )
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """How often a failed model round-trip is tried again (the provider's config)."""
+
+    request: int = 0  # HTTP errors and connection failures (request_max_retries)
+    stream: int = 0  # streams that break off before completing (stream_max_retries)
+
+    def allows(self, exc: ProviderError, attempts: dict[str, int]) -> bool:
+        kind = "stream" if _is_stream_failure(exc) else "request"
+        attempts[kind] = attempts.get(kind, 0) + 1
+        return exc.retryable and attempts[kind] <= getattr(self, kind)
+
+
+def _is_stream_failure(exc: ProviderError) -> bool:
+    info = exc.codex_error_info
+    return isinstance(info, dict) and "responseStreamDisconnected" in info
 
 
 class TurnFailed(Exception):
@@ -54,7 +73,7 @@ class TurnRunner:
         outbox: Outbox,
         client: ModelClient,
         *,
-        stream_max_retries: int,
+        retries: RetryBudget,
         originator: str,
         record: Callable[[str, dict[str, Any]], None],
         on_finished: Callable[[str], Awaitable[None]],
@@ -63,7 +82,7 @@ class TurnRunner:
         self.turn = turn
         self.outbox = outbox
         self.client = client
-        self.stream_max_retries = stream_max_retries
+        self.retries = retries
         self.originator = originator
         self._record = record
         self._on_finished = on_finished
@@ -160,13 +179,13 @@ class TurnRunner:
         await self.emit("item/completed", {"item": item, **ids, "completedAtMs": now_ms()})
 
     async def _model_round(self) -> list[ev.ToolCall]:
-        attempt = 0
+        attempts: dict[str, int] = {}
         while True:
             try:
                 return await self._stream_once()
             except ProviderError as exc:
-                if exc.retryable and attempt < self.stream_max_retries:
-                    attempt += 1
+                if self.retries.allows(exc, attempts):
+                    attempt = sum(attempts.values())
                     await self.emit(
                         "error",
                         {
@@ -176,7 +195,9 @@ class TurnRunner:
                             "turnId": self.turn.id,
                         },
                     )
-                    await asyncio.sleep(backoff_s(attempt))
+                    # A server's Retry-After wins over our own backoff (bounded either way).
+                    delay = exc.retry_after_s if exc.retry_after_s else backoff_s(attempt)
+                    await asyncio.sleep(min(delay, 30.0))
                     continue
                 raise TurnFailed(turn_error(exc)) from None
 

@@ -1,6 +1,6 @@
 """Model clients per provider, built from the config on first use and then reused.
 
-Owns ``ModelClients``: provider id → (client, stream retry budget). One client per provider
+Owns ``ModelClients``: provider id → (client, retry budget). One client per provider
 keeps HTTP connections pooled and a scripted provider's replies consumed in order across
 turns. It must never log an API key; a missing key is the client's clear error at turn time.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from appserver.engine.providers.config import ProviderInfo
 from appserver.engine.providers.events import ModelClient
 from appserver.engine.providers.openai_client import make_client
+from appserver.engine.turn_runner import RetryBudget
 
 
 class ModelClients:
@@ -17,14 +18,14 @@ class ModelClients:
         self.providers = providers
         self._clients: dict[str, ModelClient] = {}
 
-    def __call__(self, provider_id: str) -> tuple[ModelClient, int]:
+    def __call__(self, provider_id: str) -> tuple[ModelClient, RetryBudget]:
         info = self.providers.get(provider_id)
         if info is None:
             raise KeyError(provider_id)
         client = self._clients.get(provider_id)
         if client is None:
             client = self._clients[provider_id] = make_client(info)
-        return client, info.stream_max_retries
+        return client, RetryBudget(info.request_max_retries, info.stream_max_retries)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -24,6 +24,7 @@ def write_config(
     approval: str = "never",
     sandbox: str = "danger-full-access",
     stream_retries: int = 0,
+    request_retries: int = 0,
 ) -> None:
     (home / "config.toml").write_text(
         f"""
@@ -37,7 +38,7 @@ name = "Mock provider"
 base_url = "{base_url}"
 wire_api = "responses"
 env_key = "MOCK_API_KEY"
-request_max_retries = 0
+request_max_retries = {request_retries}
 stream_max_retries = {stream_retries}
 """,
         encoding="utf-8",

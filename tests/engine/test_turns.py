@@ -205,7 +205,7 @@ async def test_interrupt_during_pending_approval(transport: str, home: Path, mod
 
 
 async def test_retry_then_success(transport: str, home: Path, model: Any) -> None:
-    write_config(home, model.base_url, stream_retries=2)
+    write_config(home, model.base_url, request_retries=2)
     model.add(mm.http_error(500), mm.sse_text("after retry"))
     async with open_client(transport, home, env=ENV) as c:
         tid = await start_thread(c, home)
@@ -214,6 +214,24 @@ async def test_retry_then_success(transport: str, home: Path, model: Any) -> Non
         assert err["params"]["willRetry"] is True
         assert (await completed_turn(c))["status"] == "completed"
         assert items_of(c, "item/completed", "agentMessage")[0]["text"] == "after retry"
+
+
+async def test_broken_stream_is_retried_on_the_stream_budget(
+    transport: str, home: Path, model: Any
+) -> None:
+    write_config(home, model.base_url, stream_retries=1)
+    model.add(mm.sse_truncated(mm.text_events("partial")), mm.sse_text("whole answer"))
+    async with open_client(transport, home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        await run_turn(c, tid, "hi")
+        err = await c.notification("error")
+        assert err["params"]["willRetry"] is True
+        assert "responseStreamDisconnected" in err["params"]["error"]["codexErrorInfo"]
+        assert (await completed_turn(c))["status"] == "completed"
+        texts = [i["text"] for i in items_of(c, "item/completed", "agentMessage")]
+        assert texts[-1] == "whole answer"
+        started = items_of(c, "item/started", "agentMessage")
+        assert len(started) == len(texts)  # the broken attempt's item was closed too
 
 
 async def test_permanent_failure_fails_the_turn(transport: str, home: Path, model: Any) -> None:
