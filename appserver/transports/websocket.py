@@ -3,9 +3,10 @@
 Owns the listener (the ``websockets`` library), the HTTP side (``/healthz`` and ``/readyz``
 → 200; Origin and bearer-token checks at the upgrade), and one reader loop plus one writer
 task per connection. Each connection's outbound queue merges deltas past its soft mark and is
-closed with code 1008 past its hard mark, so one slow reader never stalls the others. Binary
-frames and undecodable text are dropped with a log line. This module must never know about
-threads or turns.
+closed with code 1008 past its hard mark, so one slow reader never stalls the others; a peer
+that does not finish that close handshake within two seconds (it stopped reading) has its TCP
+connection aborted. Binary frames and undecodable text are dropped with a log line. This
+module must never know about threads or turns.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
+from websockets.protocol import State
 
 from appserver.core.connection import ConnectionState, next_connection_id
 from appserver.core.processor import MessageProcessor
@@ -34,6 +36,7 @@ log = logging.getLogger("appserver.transport")
 
 SLOW_CLIENT_CLOSE_CODE = 1008  # policy violation: the client fell too far behind
 SLOW_CLIENT_CLOSE_REASON = "outbound queue overflow: client too slow; reconnect and thread/resume"
+SLOW_CLIENT_CLOSE_TIMEOUT = 2.0  # seconds a slow peer gets to complete the close handshake
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class WebSocketListener:
         finally:
             await self.processor.close_connection(conn.id)
             writer.cancel()
+            log.info("connection %d: websocket closed", conn.id)
 
     async def _read_loop(self, ws: ServerConnection, conn: ConnectionState) -> None:
         processor = self.processor
@@ -134,11 +138,27 @@ class WebSocketListener:
 
 def _closer(ws: ServerConnection) -> Callable[[], None]:
     def close() -> None:
-        task = asyncio.ensure_future(ws.close(SLOW_CLIENT_CLOSE_CODE, SLOW_CLIENT_CLOSE_REASON))
+        task = asyncio.ensure_future(_close_bounded(ws))
         _background.add(task)
         task.add_done_callback(_background.discard)
 
     return close
+
+
+async def _close_bounded(ws: ServerConnection) -> None:
+    """Close with 1008, but never wait on a peer that has stopped reading: the close frame
+    sits behind a full socket buffer, so past ``SLOW_CLIENT_CLOSE_TIMEOUT`` the TCP
+    connection is aborted."""
+    with contextlib.suppress(TimeoutError, ConnectionClosed, OSError):
+        await asyncio.wait_for(
+            ws.close(SLOW_CLIENT_CLOSE_CODE, SLOW_CLIENT_CLOSE_REASON), SLOW_CLIENT_CLOSE_TIMEOUT
+        )
+    if ws.state is not State.CLOSED:
+        log.warning(
+            "aborting slow connection: the close handshake did not finish within %.0f s",
+            SLOW_CLIENT_CLOSE_TIMEOUT,
+        )
+        ws.transport.abort()
 
 
 _background: set[asyncio.Task[Any]] = set()
