@@ -300,12 +300,14 @@ class ThreadManager:
             self.idle_unload_s, lambda: asyncio.ensure_future(self.unload(thread.id))
         )
 
-    async def unload(self, thread_id: str) -> None:
+    async def unload(self, thread_id: str, *, force: bool = False) -> None:
+        """Drop an idle thread from memory; without ``force`` only when nobody watches it."""
         thread = self.loaded.get(thread_id)
         if thread is None or thread.active_turn is not None:
             return
-        if self.outbox.subscribers(thread_id) and thread.unload_handle is None:
+        if self.outbox.subscribers(thread_id) and not force:
             return
+        thread.unload_handle = None
         del self.loaded[thread_id]
         self.originators.pop(thread_id, None)
         if thread.writer is not None:
@@ -331,9 +333,7 @@ class ThreadManager:
                 )
             raise invalid_request(f"no rollout found for thread id {thread_id}")
         if thread is not None:
-            thread.unload_handle = None
-            await self.unload(thread_id)
-            self.loaded.pop(thread_id, None)
+            await self.unload(thread_id, force=True)
         self.store.archive(thread_id)
         await self.outbox.broadcast("thread/archived", {"threadId": thread_id})
 
