@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh home per test and the transport parametrisation."""
+"""Shared fixtures: a fresh home per test and the transport parametrisation; the wire
+recorder's report (a summary line, and a failed run on any schema mismatch)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import TRANSPORTS
+from tests.support.wire_recorder import RECORDER
 
 
 @pytest.fixture
@@ -19,3 +21,20 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture(params=TRANSPORTS)
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if RECORDER.mismatches and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    mismatches = RECORDER.mismatches
+    if mismatches:
+        terminalreporter.section("wire recorder: messages that do not match the schema")
+        for m in mismatches[:50]:
+            terminalreporter.line(f"{m.test}: {m.kind} {m.method}: {m.detail}")
+            terminalreporter.line(f"    {m.message}")
+        if len(mismatches) > 50:
+            terminalreporter.line(f"... and {len(mismatches) - 50} more")
+    terminalreporter.write_line(RECORDER.summary())

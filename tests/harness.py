@@ -34,6 +34,7 @@ from appserver.transports.in_process import (
     ServerNotification,
     ServerRequest,
 )
+from tests.support.wire_recorder import RECORDER
 
 TIMEOUT = 15.0
 TRANSPORTS = ["in_process", "stdio", "websocket"]
@@ -68,6 +69,7 @@ class WireClient:
         raise NotImplementedError
 
     def _received(self, msg: dict[str, Any]) -> None:
+        RECORDER.received(self, msg)
         self.seen.append(msg)
         self.inbox.put_nowait(msg)
 
@@ -155,6 +157,7 @@ class InProcessWire(WireClient):
         await self.send_raw(orjson.dumps(msg))
 
     async def send_raw(self, data: bytes) -> None:
+        RECORDER.sent_raw(self, data)
         for line in data.split(b"\n"):
             decoded: Message | None = decode_message(line, self.handle.connection.id)
             if decoded is not None:
@@ -193,6 +196,7 @@ class StdioWire(WireClient):
         await self.send_raw(orjson.dumps(msg) + b"\n")
 
     async def send_raw(self, data: bytes) -> None:
+        RECORDER.sent_raw(self, data, stream=True)
         assert self.proc.stdin is not None
         self.proc.stdin.write(data if data.endswith(b"\n") else data + b"\n")
         await self.proc.stdin.drain()
@@ -230,9 +234,11 @@ class WebSocketWire(WireClient):
                 self._received(orjson.loads(frame))
 
     async def send(self, msg: dict[str, Any]) -> None:
+        RECORDER.sent(self, msg)
         await self.ws.send(orjson.dumps(msg).decode())
 
     async def send_raw(self, data: bytes) -> None:
+        RECORDER.sent_raw(self, data)
         await self.ws.send(data.decode(errors="replace"))
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from tests.harness import TIMEOUT, StdioWire, server_env, spawn_stdio
+from tests.support.wire_recorder import RECORDER
 
 OVERLOADED = {"code": -32001, "message": "Server overloaded; retry later."}
 BURST = 2000
@@ -132,10 +133,10 @@ async def test_one_request_split_over_two_writes(home: Path) -> None:
         data = _line({"id": 10, "method": "account/read", "params": {}})
         stdin = client.proc.stdin
         assert stdin is not None
-        stdin.write(data[:17])
-        await stdin.drain()
-        stdin.write(data[17:])
-        await stdin.drain()
+        for part in (data[:17], data[17:]):
+            RECORDER.sent_raw(client, part, stream=True)  # written past the harness
+            stdin.write(part)
+            await stdin.drain()
         assert "result" in await client.reply_to(10)
     finally:
         await client.close()
