@@ -4,6 +4,8 @@ Owns argument parsing (click), the event-loop choice (uvloop when available), si
 (first SIGINT/SIGTERM drains, a second stops at once) and exit codes. Startup errors (bad
 config, refused bind) are one line on stderr and exit code 2, never a traceback. This module
 must never write to stdout except ``--version`` and ``--help``: on stdio, stdout is the wire.
+``chat`` only parses its options here; ``appserver.client`` (imported lazily, so ``serve``
+never loads it) does the rest, including its output.
 """
 
 from __future__ import annotations
@@ -354,6 +356,66 @@ def serve(ctx: click.Context, /, **kwargs: Any) -> None:
 def app_server(ctx: click.Context, /, **kwargs: Any) -> None:
     """Codex-compatible alias of ``serve`` (``<bin> --config k=v app-server --listen URL``)."""
     _serve_command(ctx, **kwargs)
+
+
+@cli.command("chat")
+@click.option("-p", "--prompt", metavar="PROMPT", help="Run one turn, print the final text, exit.")
+@click.option(
+    "--server-cmd", metavar="CMD", help="Spawn this server command and speak JSONL over its stdio."
+)
+@click.option("--ws", "ws_url", metavar="URL", help="Connect to a ws:// server.")
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --ws: send 'Authorization: Bearer <token>' read from this file.",
+)
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="In-process server's home (default $APPSERVER_HOME, else ~/.appserver).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="In-process server: override a config key (TOML value).",
+)
+@click.option(
+    "--json", "json_mode", is_flag=True, help='Print every wire message as {"dir","msg"} lines.'
+)
+@click.option(
+    "--approve",
+    type=click.Choice(["accept", "decline"]),
+    default=None,
+    help="Answer every approval this way (default: ask; -p without a terminal declines).",
+)
+@click.option("--cwd", type=click.Path(path_type=Path), default=None, help="Thread cwd.")
+@click.option("--model", default=None, help="Thread model.")
+@click.option(
+    "--approval-policy",
+    type=click.Choice(["untrusted", "on-failure", "on-request", "never"]),
+    default=None,
+)
+@click.option(
+    "--sandbox",
+    type=click.Choice(["read-only", "workspace-write", "danger-full-access"]),
+    default=None,
+)
+@click.pass_context
+def chat(ctx: click.Context, /, overrides: tuple[str, ...], **kwargs: Any) -> None:
+    """Chat with a server: in-process (default), --server-cmd or --ws."""
+    from appserver.client.chat import ChatOptions, UsageProblem, run_chat
+
+    opts = ChatOptions(overrides=[*(ctx.obj or []), *overrides], **kwargs)
+    try:
+        opts.check()
+    except UsageProblem as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(run_chat(opts))
 
 
 def main() -> None:

@@ -1,0 +1,9 @@
+"""A client of our own: connections to a server and the ``appserver chat`` terminal client.
+
+Owns the client side of the protocol: ``transport`` (stdio child process, WebSocket URL or an
+in-process server, all as plain message dicts), ``session`` (request ids, replies, the wire
+log, the handshake), ``console`` (terminal input and output) and ``chat`` (turns, rendering,
+approvals, exit codes). This package is a top-level layer: it may import ``protocol``,
+``transports`` and ``server``, and nothing in the core, the engine or ``serve`` may import it
+(``appserver serve`` never loads it).
+"""
