@@ -19,11 +19,14 @@ import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from appserver import PROTOCOL_VERSION, __version__
+
+if TYPE_CHECKING:
+    from appserver.transports.ws_auth import JwtPolicy
 
 log = logging.getLogger("appserver.server")
 
@@ -43,6 +46,10 @@ class ServeOptions:
     max_message_bytes: int = 64 * 1024 * 1024
     max_line_bytes: int = 64 * 1024 * 1024
     ingress_capacity: int = 1024
+    shared_secret_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    max_clock_skew_s: int = 30
 
 
 def parse_ws_address(text: str) -> tuple[str, int]:
@@ -81,6 +88,28 @@ def _read_token(opts: ServeOptions) -> tuple[str | None, bytes | None]:
             raise StartupError("--ws-token-sha256 must be 64 hex digits")
         return None, digest
     return None, None
+
+
+def _read_jwt_policy(opts: ServeOptions) -> JwtPolicy | None:
+    """The signed-bearer policy from ``--ws-shared-secret-file`` (None when not configured)."""
+    from appserver.transports.ws_auth import MIN_SECRET_BYTES, JwtPolicy
+
+    if opts.shared_secret_file is None:
+        if opts.jwt_issuer is not None or opts.jwt_audience is not None:
+            raise StartupError("--ws-issuer and --ws-audience need --ws-shared-secret-file")
+        return None
+    try:
+        secret = opts.shared_secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise StartupError(
+            f"cannot read --ws-shared-secret-file {opts.shared_secret_file}: {exc.strerror}"
+        ) from None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise StartupError(
+            f"--ws-shared-secret-file {opts.shared_secret_file} must hold at least "
+            f"{MIN_SECRET_BYTES} bytes"
+        )
+    return JwtPolicy(secret, opts.jwt_issuer, opts.jwt_audience, opts.max_clock_skew_s)
 
 
 async def _serve(opts: ServeOptions) -> int:
@@ -136,16 +165,17 @@ async def _start_ws(app: Any, opts: ServeOptions) -> tuple[Awaitable[Any], Any]:
 
     host, port = parse_ws_address(opts.listen.removeprefix("ws://"))
     token, digest = _read_token(opts)
+    jwt_policy = _read_jwt_policy(opts)
     origins = frozenset(opts.allow_origins)
     policy = (
-        UpgradePolicy(digest, origins)
+        UpgradePolicy(digest, origins, jwt_policy)
         if digest is not None
-        else UpgradePolicy.from_token(token, origins)
+        else UpgradePolicy.from_token(token, origins, jwt_policy)
     )
     if not _is_loopback(host) and not policy.requires_auth:
         raise StartupError(
             f"refusing to start a non-loopback WebSocket listener on {host} without auth "
-            "(use --ws-token-file or --ws-token-sha256)"
+            "(use --ws-token-file, --ws-token-sha256 or --ws-shared-secret-file)"
         )
     listener = WebSocketListener(
         app.processor,
@@ -238,6 +268,31 @@ _serve_options = [
         help="Like --ws-token-file, but holding only the token's SHA-256 digest.",
     ),
     click.option(
+        "--ws-shared-secret-file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="WebSocket signed bearer tokens: HS256 JWTs signed with this secret (>= 32 bytes).",
+    ),
+    click.option(
+        "--ws-issuer",
+        default=None,
+        metavar="ISS",
+        help="Require this `iss` claim in WebSocket JWTs.",
+    ),
+    click.option(
+        "--ws-audience",
+        default=None,
+        metavar="AUD",
+        help="Require this `aud` claim in WebSocket JWTs.",
+    ),
+    click.option(
+        "--ws-max-clock-skew-seconds",
+        default=30,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Leeway for the `exp` and `nbf` claims of WebSocket JWTs.",
+    ),
+    click.option(
         "--allow-origin",
         "allow_origins",
         multiple=True,
@@ -308,6 +363,10 @@ def _serve_command(
     loop_kind: str,
     ws_token_file: Path | None,
     ws_token_sha256: str | None,
+    ws_shared_secret_file: Path | None,
+    ws_issuer: str | None,
+    ws_audience: str | None,
+    ws_max_clock_skew_seconds: int,
     allow_origins: tuple[str, ...],
     max_message_bytes: int,
     max_line_bytes: int,
@@ -333,6 +392,10 @@ def _serve_command(
         max_message_bytes=max_message_bytes,
         max_line_bytes=max_line_bytes,
         ingress_capacity=ingress_capacity,
+        shared_secret_file=ws_shared_secret_file,
+        jwt_issuer=ws_issuer,
+        jwt_audience=ws_audience,
+        max_clock_skew_s=ws_max_clock_skew_seconds,
     )
     try:
         code = _run(opts, loop_kind)
