@@ -160,7 +160,7 @@ def _build_second_sdk_venv() -> tuple[Path | None, str]:
         return None, "no Python >= 3.12 interpreter found (set $APPSERVER_PY312 to one)"
     venv_python = SECOND_SDK_VENV / "bin" / "python"
     stamp = SECOND_SDK_VENV / "installed.txt"
-    wanted = f"{SECOND_SDK} websockets<17 on {python}"
+    wanted = f"{SECOND_SDK} (+ websockets<17) in .ci/sdk312-venv, from {python}"
     SECOND_SDK_VENV.parent.mkdir(parents=True, exist_ok=True)
     with open(SECOND_SDK_VENV.parent / "sdk312-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # several test runs may share this work tree
