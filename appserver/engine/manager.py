@@ -39,7 +39,9 @@ class ThreadManager:
         client_for: ClientFor,
         *,
         idle_unload_s: float = 1800.0,
+        secret_env_names: frozenset[str] = frozenset(),
     ) -> None:
+        self.secret_env_names = secret_env_names
         self.store = store
         self.outbox = outbox
         self.client_for = client_for
@@ -243,6 +245,7 @@ class ThreadManager:
             originator=self.originators.get(thread.id, "appserver"),
             record=record,
             on_finished=lambda status: self._turn_finished(thread),
+            secret_env_names=self.secret_env_names,
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))

@@ -2,8 +2,10 @@
 
 Owns the policy decisions (when to ask, what a decision means) and the items each call
 becomes (``commandExecution``, ``fileChange``) with their notifications. It reaches the rest
-of the turn through ``TurnOps`` (emit, record, ask). It must never apply a patch that writes
-outside the writable roots, or run a command unconfined, without an explicit approval.
+of the turn through ``TurnOps`` (emit, record, ask). Commands run with the server's environment
+minus every variable that looks like a secret or is a provider's ``env_key``. It must never
+apply a patch that writes outside the writable roots, or run a command unconfined, without an
+explicit approval.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class TurnCancelled(Exception):
 class TurnOps(Protocol):
     thread: LoadedThread
     turn: ActiveTurn
+    secret_env_names: frozenset[str]  # kept out of the environment of commands
 
     async def emit(self, method: str, params: dict[str, Any]) -> None: ...
 
@@ -205,7 +208,12 @@ async def _run(
     if not cwd.is_dir():
         return shell.CommandResult(None, f"working directory does not exist: {cwd}", 0)
     return await shell.run_command(
-        argv, cwd=cwd, timeout_ms=timeout_ms, on_output=on_output, on_start=on_start
+        argv,
+        cwd=cwd,
+        timeout_ms=timeout_ms,
+        on_output=on_output,
+        on_start=on_start,
+        env=shell.command_environment(ops.secret_env_names),
     )
 
 

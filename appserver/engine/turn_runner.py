@@ -77,7 +77,9 @@ class TurnRunner:
         originator: str,
         record: Callable[[str, dict[str, Any]], None],
         on_finished: Callable[[str], Awaitable[None]],
+        secret_env_names: frozenset[str] = frozenset(),
     ) -> None:
+        self.secret_env_names = secret_env_names
         self.thread = thread
         self.turn = turn
         self.outbox = outbox

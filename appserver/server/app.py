@@ -56,6 +56,8 @@ class App:
             CoreOutbox(self.processor.sender),
             self.models,
             idle_unload_s=float(config.get("thread_idle_unload_seconds", 1800)),
+            # API keys stay out of the commands the agent runs.
+            secret_env_names=frozenset(p.env_key for p in providers.values() if p.env_key),
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         self.processor.busy_checks.append(lambda: self.manager.active_turns() > 0)

@@ -1,0 +1,138 @@
+"""API keys and other secrets never leave the server.
+
+Covers: during a turn run with the provider key set and the server logging at debug level,
+the key appears nowhere in the server's stderr, in any file under the home directory
+(rollouts, index), or in the environment of a command the agent runs (``shell_command``
+running ``env``), while ordinary variables still reach it; variables whose names look like
+secrets (KEY, TOKEN, SECRET, PASSWORD) and every provider ``env_key`` are removed from that
+environment; ``config/read`` redacts literal tokens and credential headers from the config
+file over every transport.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from appserver.engine.tools.shell import command_environment
+from tests.engine.test_turns import completed_turn, items_of, run_turn, start_thread
+from tests.harness import StdioWire, open_client, spawn_stdio
+from tests.support import mock_model as mm
+
+API_KEY = "sk-live-0123456789-DO-NOT-LEAK"
+BEARER = "tok-config-literal-DO-NOT-LEAK"
+HEADER_SECRET = "hdr-credential-DO-NOT-LEAK"
+OTHER_SECRETS = {
+    "SERVICE_AUTH_TOKEN": "token-value-DO-NOT-LEAK",
+    "DB_PASSWORD": "password-value-DO-NOT-LEAK",
+    "my_client_secret": "lowercase-secret-DO-NOT-LEAK",
+}
+LEAKS = [API_KEY, BEARER, HEADER_SECRET, *OTHER_SECRETS.values()]
+
+
+def write_config(home: Path, base_url: str) -> None:
+    # The provider's env_key, MOCK_ACCESS, does not look like a secret by its name: it must be
+    # removed because it is a configured env_key.
+    (home / "config.toml").write_text(
+        f"""
+model = "mock-model"
+model_provider = "mock"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+
+[model_providers.mock]
+name = "Mock provider"
+base_url = "{base_url}"
+wire_api = "responses"
+env_key = "MOCK_ACCESS"
+request_max_retries = 0
+stream_max_retries = 0
+
+[model_providers.other]
+name = "Other provider"
+base_url = "{base_url}"
+experimental_bearer_token = "{BEARER}"
+http_headers = {{ "Authorization" = "Bearer {HEADER_SECRET}", "X-Plain" = "visible" }}
+""",
+        encoding="utf-8",
+    )
+
+
+ENV = {"MOCK_ACCESS": API_KEY, "BENIGN_SETTING": "visible-value", **OTHER_SECRETS}
+
+
+def _files_containing(root: Path, needles: list[str]) -> list[tuple[Path, str]]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [(path, n) for n in needles if n.encode() in data]
+    return found
+
+
+async def test_api_key_stays_out_of_logs_rollouts_and_commands(home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    model.add(
+        mm.sse_function_call("call_env", "shell_command", {"command": "env"}),
+        mm.sse_text("environment listed"),
+    )
+    client = StdioWire(await spawn_stdio(home, "--log-level", "debug", env=ENV))
+    try:
+        await client.initialize()
+        tid = await start_thread(client, home)
+        await run_turn(client, tid, "list the environment")
+        assert (await completed_turn(client))["status"] == "completed"
+        config = await client.call("config/read", {})
+        await client.call("thread/read", {"threadId": tid, "includeTurns": True})
+        assert await client.wait_closed() == 0
+    finally:
+        await client.close()
+    # The key was really in use: the model request carried it.
+    assert model.requests[0].header("authorization") == f"Bearer {API_KEY}"
+    cmd = items_of(client, "item/completed", "commandExecution")[0]
+    output = cmd["aggregatedOutput"]
+    assert cmd["exitCode"] == 0 and "BENIGN_SETTING=visible-value" in output
+    assert "PATH=" in output
+    for name in ("MOCK_ACCESS", *OTHER_SECRETS):
+        assert f"{name}=" not in output
+    stderr = "".join(client.stderr_lines)
+    assert "DEBUG" in stderr  # debug logging was on
+    wire = "".join(str(m) for m in client.seen)
+    for secret in LEAKS:
+        assert secret not in stderr, secret
+        assert secret not in wire, secret
+        assert secret not in str(config), secret
+    rollouts = list((home / "sessions").rglob("rollout-*.jsonl"))
+    assert rollouts
+    leaked = _files_containing(home, [API_KEY, *OTHER_SECRETS.values()])
+    assert not leaked, leaked
+
+
+async def test_config_read_redacts_secrets(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    async with open_client(transport, home, env=ENV) as c:
+        config = (await c.call("config/read", {}))["config"]
+    other = config["model_providers"]["other"]
+    assert other["experimental_bearer_token"] == "[redacted]"
+    assert other["http_headers"]["Authorization"] == "[redacted]"
+    assert other["http_headers"]["X-Plain"] == "visible"
+    assert config["model_providers"]["mock"]["env_key"] == "MOCK_ACCESS"  # a name, not a secret
+    for secret in LEAKS:
+        assert secret not in str(config)
+
+
+def test_command_environment_drops_secret_looking_names_and_env_keys() -> None:
+    base = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/u",
+        "OPENAI_API_KEY": "k",
+        "GITHUB_TOKEN": "t",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "PGPASSWORD": "p",
+        "my_api_key": "lower",
+        "CUSTOM_CREDENTIALS": "c",
+        "PROVIDER_ACCESS": "configured",
+        "LANG": "C.UTF-8",
+    }
+    env = command_environment({"PROVIDER_ACCESS"}, base)
+    assert env == {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8"}
