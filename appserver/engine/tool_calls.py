@@ -113,7 +113,8 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
     timeout_ms = timeout if isinstance(timeout, int) and timeout > 0 else None
     argv = shell.shell_argv(command)
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
-    wrapped = sandbox.wrap_command(argv, policy, cwd)
+    # Roots are the thread's: a `workdir` elsewhere is where the command starts, not a root.
+    wrapped = sandbox.wrap_command(argv, policy, Path(settings.cwd), chdir=cwd)
     item: dict[str, Any] = {
         "type": "commandExecution",
         "id": call.call_id,

@@ -221,8 +221,14 @@ def bwrap_available() -> bool:
     return _bwrap() is not None
 
 
-def wrap_command(argv: list[str], policy: PolicyLike, cwd: Path) -> list[str] | None:
+def wrap_command(
+    argv: list[str], policy: PolicyLike, cwd: Path, *, chdir: Path | None = None
+) -> list[str] | None:
     """``argv`` confined according to ``policy``, or None if that is impossible here.
+
+    ``cwd`` is the thread's working directory, which the policy's roots are relative to;
+    ``chdir`` (default ``cwd``) is where the command starts. They differ when a command asks
+    for another working directory, which must not thereby become writable.
 
     Full access: ``argv`` unchanged. Otherwise the whole filesystem is mounted read-only with
     each existing writable root bound read-write on top, a private ``/dev`` and ``/proc``,
@@ -247,7 +253,7 @@ def wrap_command(argv: list[str], policy: PolicyLike, cwd: Path) -> list[str] | 
         "--die-with-parent",
         "--new-session",
         "--chdir",
-        os.path.abspath(cwd),
+        os.path.abspath(cwd if chdir is None else chdir),
         "--",
         *argv,
     ]
