@@ -196,9 +196,10 @@ class StdioWire(WireClient):
         await self.send_raw(orjson.dumps(msg) + b"\n")
 
     async def send_raw(self, data: bytes) -> None:
+        data = data if data.endswith(b"\n") else data + b"\n"
         RECORDER.sent_raw(self, data, stream=True)
         assert self.proc.stdin is not None
-        self.proc.stdin.write(data if data.endswith(b"\n") else data + b"\n")
+        self.proc.stdin.write(data)
         await self.proc.stdin.drain()
 
     async def wait_closed(self, timeout: float = TIMEOUT) -> int:
