@@ -39,6 +39,14 @@ from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
 
 
+def _wire_approval_policy(policy: str) -> str:
+    """The policy as a response may carry it. The deprecated ``on-failure`` (still accepted
+    from config and params) is not in the schema's ``AskForApproval``, so clients parsing the
+    response (the official SDK) would reject it: it is reported as ``on-request``, the schema
+    value nearest to it."""
+    return "on-request" if policy == "on-failure" else policy
+
+
 def _check_thread_id(thread_id: str) -> None:
     try:
         uuid.UUID(thread_id)
@@ -129,7 +137,7 @@ class ThreadHandlers:
             "serviceTier": None,
             "cwd": s.cwd,
             "instructionSources": [],
-            "approvalPolicy": s.approval_policy,
+            "approvalPolicy": _wire_approval_policy(s.approval_policy),
             "approvalsReviewer": "user",
             "sandbox": s.sandbox_policy,
             "reasoningEffort": s.effort,
