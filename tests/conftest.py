@@ -37,4 +37,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.line(f"    {m.message}")
         if len(mismatches) > 50:
             terminalreporter.line(f"... and {len(mismatches) - 50} more")
+    if terminalreporter.verbosity > 0 and RECORDER.methods:
+        counts = ", ".join(f"{m} {n}" for m, n in sorted(RECORDER.methods.items()))
+        terminalreporter.write_line(f"wire recorder, messages per method: {counts}")
     terminalreporter.write_line(RECORDER.summary())

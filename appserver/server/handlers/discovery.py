@@ -83,6 +83,10 @@ class DiscoveryHandlers:
     async def config_read(self, ctx: RequestContext, p: ConfigReadParams) -> dict[str, Any]:
         cfg = self.config
         values = redact(cfg.snapshot())
+        if values.get("approval_policy") == "on-failure":
+            # Deprecated, and not in the schema's AskForApproval: clients would reject the
+            # response (as thread/start reports it, see handlers/threads.py).
+            values["approval_policy"] = "on-request"
         values.setdefault("model", self.catalog.default_model)
         values.setdefault("model_provider", self.catalog.default_provider)
         version = "sha256:" + hashlib.sha256(orjson.dumps(cfg.values)).hexdigest()[:16]
