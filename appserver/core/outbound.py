@@ -27,9 +27,13 @@ MERGEABLE_DELTAS: dict[str, tuple[str, ...]] = {
 
 
 class OutboundMessage:
-    """A response, error, notification or server request on its way out."""
+    """A response, error, notification or server request on its way out.
 
-    __slots__ = ("_encoded", "critical", "merge_key", "method", "payload")
+    ``frame`` is a transport's cache of its framed bytes (the WebSocket text frame), filled by
+    the first connection that writes the message, so a broadcast is framed once as well.
+    """
+
+    __slots__ = ("_encoded", "_parts", "_payload", "critical", "frame", "merge_key", "method")
 
     def __init__(
         self,
@@ -39,11 +43,22 @@ class OutboundMessage:
         critical: bool = True,
         merge_key: tuple[Any, ...] | None = None,
     ) -> None:
-        self.payload = payload
+        self._payload = payload
         self.method = method  # set for notifications only (opt-out filtering)
         self.critical = critical
         self.merge_key = merge_key
         self._encoded: bytes | None = None
+        self._parts: list[str] | None = None  # a merged delta's pieces, joined when read
+        self.frame: bytes | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        parts = self._parts
+        if parts is not None and len(parts) > 1:
+            joined = "".join(parts)
+            parts[:] = [joined]
+            self._payload["params"]["delta"] = joined
+        return self._payload
 
     def encoded(self) -> bytes:
         data = self._encoded
@@ -52,15 +67,30 @@ class OutboundMessage:
         return data
 
     def merged_with(self, later: OutboundMessage) -> OutboundMessage:
-        """A delta whose text is this one's followed by ``later``'s (same merge key)."""
+        """A delta whose text is this one's followed by ``later``'s (same merge key).
+
+        The first merge makes a copy, because this message may sit in other connections'
+        queues too. The copy belongs to the one queue that made it, so later merges append
+        to it in place and the text is joined once, when read: n merges cost O(n), not O(n²).
+        """
+        later_payload = later.payload
+        delta = later_payload["params"]["delta"]
+        parts = self._parts
+        if parts is not None:
+            parts.append(delta)
+            self._encoded = self.frame = None
+            if "emittedAtMs" in later_payload:
+                self._payload["emittedAtMs"] = later_payload["emittedAtMs"]
+            return self
         params = dict(self.payload["params"])
-        params["delta"] = params["delta"] + later.payload["params"]["delta"]
         payload = {"method": self.method, "params": params}
-        if "emittedAtMs" in later.payload:
-            payload["emittedAtMs"] = later.payload["emittedAtMs"]
-        return OutboundMessage(
+        if "emittedAtMs" in later_payload:
+            payload["emittedAtMs"] = later_payload["emittedAtMs"]
+        merged = OutboundMessage(
             payload, method=self.method, critical=False, merge_key=self.merge_key
         )
+        merged._parts = [params["delta"], delta]
+        return merged
 
 
 def response(request_id: str | int, result: Any) -> OutboundMessage:
@@ -79,9 +109,9 @@ def notification(method: str, params: dict[str, Any]) -> OutboundMessage:
     keys = MERGEABLE_DELTAS.get(method)
     merge_key = None
     if keys is not None and isinstance(params.get("delta"), str):
-        merge_key = (method, *(params.get(k) for k in keys))
+        merge_key = (method, *map(params.get, keys))
     return OutboundMessage(
-        {"method": method, "params": params, "emittedAtMs": int(time.time() * 1000)},
+        {"method": method, "params": params, "emittedAtMs": time.time_ns() // 1_000_000},
         method=method,
         critical=method in GUARANTEED_NOTIFICATIONS,
         merge_key=merge_key,

@@ -75,7 +75,8 @@ class Router:
         if msg.method is not None and not conn.wants(msg.method):
             return False
         try:
-            await conn.sink.send(msg)
+            if not conn.sink.offer(msg):
+                await conn.sink.send(msg)
         except SinkClosed:
             # The connection went away (or was closed for being slow) while we wrote;
             # what it misses it recovers with thread/resume.
@@ -89,11 +90,23 @@ class Router:
         return await self.deliver(conn, msg)
 
     async def to_many(self, conn_ids: Iterable[int], msg: OutboundMessage) -> int:
+        # ``deliver`` inlined: this loop runs once per subscriber for every streamed delta.
         sent = 0
+        connections = self.connections
+        method = msg.method
         for conn_id in conn_ids:
-            conn = self.connections.get(conn_id)
-            if conn is not None and conn.initialized and await self.deliver(conn, msg):
-                sent += 1
+            conn = connections.get(conn_id)
+            if conn is None or not conn.initialized or conn.closed:
+                continue
+            if method is not None and method in conn.opted_out:
+                continue
+            sink = conn.sink
+            try:
+                if not sink.offer(msg):
+                    await sink.send(msg)
+            except SinkClosed:
+                continue
+            sent += 1
         return sent
 
     async def broadcast(self, msg: OutboundMessage) -> int:

@@ -8,7 +8,10 @@ the stdio and WebSocket writer tasks drain. Policies (DESIGN.md, "Backpressure")
   of one item merge; past the hard mark (messages or bytes) the connection is closed through
   ``on_overflow`` so one slow client never stalls the others.
 
-``send_now`` is the one path that ignores every limit: the -32001 overload reply, which must
+``offer`` is the synchronous fast path the router tries first: it queues the message when the
+policy allows that without waiting and returns False only when ``send`` would have to wait
+(stdio's full queue), so the common case costs no coroutine per connection. ``send_now`` is the
+one path that ignores every limit: the -32001 overload reply, which must
 never be lost. This module must never encode JSON itself or know about threads.
 """
 
@@ -32,6 +35,8 @@ class Policy(Enum):
 
 
 class OutboundSink(Protocol):
+    def offer(self, msg: OutboundMessage) -> bool: ...
+
     async def send(self, msg: OutboundMessage) -> None: ...
 
     def send_now(self, msg: OutboundMessage) -> None: ...
@@ -54,10 +59,12 @@ class QueueSink:
         on_overflow: Callable[[], None] | None = None,
     ) -> None:
         self.policy = policy
+        self._merging = policy is Policy.MERGE_THEN_CLOSE
         self.max_messages = max(1, max_messages)
         self.soft_messages = soft_messages if soft_messages is not None else self.max_messages // 4
         self.max_bytes = max_bytes
         self._items: deque[OutboundMessage] = deque()
+        self._sizes: deque[int] = deque()  # bytes each queued message counts for (merge policy)
         self._bytes = 0
         self._readable = asyncio.Event()
         self._room = asyncio.Event()
@@ -75,8 +82,10 @@ class QueueSink:
 
     def _append(self, msg: OutboundMessage) -> None:
         self._items.append(msg)
-        if self.policy is Policy.MERGE_THEN_CLOSE:
-            self._bytes += len(msg.encoded())
+        if self._merging:
+            size = len(msg.encoded())
+            self._sizes.append(size)
+            self._bytes += size
         self._readable.set()
         if len(self._items) >= self.max_messages:
             self._room.clear()
@@ -86,25 +95,36 @@ class QueueSink:
             self._append(msg)
 
     async def send(self, msg: OutboundMessage) -> None:
+        if self.offer(msg):
+            return
+        # AWAIT policy with a full queue: wait for room.
+        while len(self._items) >= self.max_messages:
+            self._room.clear()
+            await self._room.wait()
+            if self._closed:
+                raise SinkClosed
+        self._append(msg)
+
+    def offer(self, msg: OutboundMessage) -> bool:
+        """Queue ``msg`` unless that would mean waiting (then False: await ``send``)."""
         if self._closed:
             raise SinkClosed
-        if self.policy is Policy.AWAIT:
-            while len(self._items) >= self.max_messages:
-                self._room.clear()
-                await self._room.wait()
-                if self._closed:
-                    raise SinkClosed
-            self._append(msg)
-            return
         items = self._items
+        if not self._merging:
+            if len(items) >= self.max_messages:
+                return False
+            self._append(msg)
+            return True
         if len(items) >= self.soft_messages and msg.merge_key is not None and items:
             last = items[-1]
             if last.merge_key == msg.merge_key:
-                merged = last.merged_with(msg)
-                self._bytes += len(merged.encoded()) - len(last.encoded())
-                items[-1] = merged
+                items[-1] = last.merged_with(msg)
+                # Count the text the merge added, without re-encoding the merged message.
+                grow = len(msg.payload["params"]["delta"].encode())
+                self._sizes[-1] += grow
+                self._bytes += grow
                 self.merged += 1
-                return
+                return True
         if len(items) >= self.max_messages or self._bytes >= self.max_bytes:
             log.warning(
                 "closing slow connection: outbound queue holds %d messages, %d bytes",
@@ -116,6 +136,7 @@ class QueueSink:
                 self._on_overflow()
             raise SinkClosed
         self._append(msg)
+        return True
 
     async def next_batch(self, limit: int = 256) -> list[OutboundMessage]:
         """Wait for at least one message and take up to ``limit``; [] once closed and empty."""
@@ -124,11 +145,17 @@ class QueueSink:
                 return []
             self._readable.clear()
             await self._readable.wait()
-        n = min(limit, len(self._items))
-        batch = [self._items.popleft() for _ in range(n)]
-        if self.policy is Policy.MERGE_THEN_CLOSE:
-            self._bytes -= sum(len(m.encoded()) for m in batch)
-        if len(self._items) < self.max_messages:
+        items = self._items
+        n = min(limit, len(items))
+        if n == len(items):
+            batch = list(items)
+            items.clear()
+        else:
+            batch = [items.popleft() for _ in range(n)]
+        if self._merging:
+            sizes = self._sizes
+            self._bytes -= sum([sizes.popleft() for _ in range(n)])
+        if len(items) < self.max_messages:
             self._room.set()
         return batch
 

@@ -92,30 +92,37 @@ class _EventSink:
         self._dispatch_nowait(msg)
 
     async def send(self, msg: OutboundMessage) -> None:
+        if self.offer(msg):
+            return
+        # A critical notification and a full queue: wait for room, never drop.
+        while self._full() and not self._closed:
+            self._room.clear()
+            await self._room.wait()
+        if self._closed:
+            raise SinkClosed
+        self._push(msg)
+
+    def offer(self, msg: OutboundMessage) -> bool:
+        """Deliver, queue, merge or count-as-skipped at once; False when ``send`` must wait."""
         if self._closed:
             raise SinkClosed
         payload = msg.payload
         if "method" not in payload or (msg.critical and "id" in payload):
             self._dispatch_nowait(msg)
-            return
-        if msg.critical:
-            while self._full() and not self._closed:
-                self._room.clear()
-                await self._room.wait()
-            if self._closed:
-                raise SinkClosed
-            self._push(msg)
-            return
+            return True
         if not self._full():
             self._push(msg)
-            return
+            return True
+        if msg.critical:
+            return False
         # Full: merge into the last queued delta of the same item, else drop and count.
         if msg.merge_key is not None and self._events and not self._skipped:
             last = self._events[-1]
             if isinstance(last, OutboundMessage) and last.merge_key == msg.merge_key:
                 self._events[-1] = last.merged_with(msg)
-                return
+                return True
         self._skipped += 1
+        return True
 
     def _dispatch_nowait(self, msg: OutboundMessage) -> None:
         if "method" in msg.payload:  # a server request: never dropped
@@ -134,6 +141,13 @@ class _EventSink:
                 return None
             self._readable.clear()
             await self._readable.wait()
+        return self._take()
+
+    def take_nowait(self) -> Event | None:
+        """The next queued event, or None when none is queued (never waits)."""
+        return self._take() if self._events else None
+
+    def _take(self) -> Event:
         item = self._events.popleft()
         if not self._full():
             self._room.set()
@@ -290,7 +304,13 @@ class InProcessClientHandle:
             fut.set_result(payload.get("result"))
 
     async def next_event(self, timeout: float | None = None) -> Event:
-        event = await asyncio.wait_for(self._sink.next_event(), timeout)
+        # An event already queued is returned at once; otherwise wait in this task (no
+        # helper task per event, so the consumer runs as soon as the producer yields).
+        event = self._sink.take_nowait()
+        if event is not None:
+            return event
+        async with asyncio.timeout(timeout):
+            event = await self._sink.next_event()
         if event is None:
             raise BrokenPipeError("in-process app-server runtime is closed")
         return event

@@ -2,7 +2,10 @@
 
 Owns the listener (the ``websockets`` library), the HTTP side (``/healthz`` and ``/readyz``
 → 200; Origin and bearer-token checks at the upgrade), and one reader loop plus one writer
-task per connection. Each connection's outbound queue merges deltas past its soft mark and is
+task per connection. The writer frames each message once (the frame is cached on the message,
+so a broadcast is framed once for every connection) and writes a whole batch of frames with one
+``transport.write`` inside the library's ``send_context`` (state check, flow control). Each
+connection's outbound queue merges deltas past its soft mark and is
 closed with code 1008 past its hard mark, so one slow reader never stalls the others; a peer
 that does not finish that close handshake within two seconds (it stopped reading) has its TCP
 connection aborted. Binary frames and undecodable text are dropped with a log line. This
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -26,6 +30,7 @@ from websockets.http11 import Response as HttpResponse
 from websockets.protocol import State
 
 from appserver.core.connection import ConnectionState, next_connection_id
+from appserver.core.outbound import OutboundMessage
 from appserver.core.processor import MessageProcessor
 from appserver.core.sinks import Policy, QueueSink
 from appserver.protocol.envelope import Request
@@ -37,6 +42,7 @@ log = logging.getLogger("appserver.transport")
 SLOW_CLIENT_CLOSE_CODE = 1008  # policy violation: the client fell too far behind
 SLOW_CLIENT_CLOSE_REASON = "outbound queue overflow: client too slow; reconnect and thread/resume"
 SLOW_CLIENT_CLOSE_TIMEOUT = 2.0  # seconds a slow peer gets to complete the close handshake
+WRITE_BATCH = 1024  # messages per transport write
 
 
 @dataclass(frozen=True)
@@ -164,13 +170,33 @@ async def _close_bounded(ws: ServerConnection) -> None:
 _background: set[asyncio.Task[Any]] = set()
 
 
+def text_frame(msg: OutboundMessage) -> bytes:
+    """The unmasked, unfragmented RFC 6455 text frame of ``msg`` (server → client, no
+    extensions: the listener turns compression off), built once per message."""
+    frame = msg.frame
+    if frame is None:
+        data = msg.encoded()
+        n = len(data)
+        if n < 126:
+            header = bytes((0x81, n))
+        elif n < 65536:
+            header = struct.pack("!BBH", 0x81, 126, n)
+        else:
+            header = struct.pack("!BBQ", 0x81, 127, n)
+        frame = msg.frame = header + data
+    return frame
+
+
 async def _write_loop(ws: ServerConnection, sink: QueueSink) -> None:
     try:
         while True:
-            batch = await sink.next_batch()
+            batch = await sink.next_batch(WRITE_BATCH)
             if not batch:
                 return
-            for msg in batch:
-                await ws.send(msg.encoded(), text=True)
+            data = b"".join([text_frame(msg) for msg in batch])
+            # send_context checks the connection is open, then flushes the protocol's own
+            # output (pongs, close) and waits for the transport's flow control.
+            async with ws.send_context():
+                ws.transport.write(data)
     except ConnectionClosed:
         sink.close()
