@@ -319,7 +319,7 @@ def phase_stdio(b: Bench) -> None:
                     "params": {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]},
                 }
             )
-            got = stream_until_completed(server.messages, time.perf_counter() + 300)
+            got = stream_until_completed(server.read_lines, time.perf_counter() + 300)
             got["exact"] = got.pop("text") == expect
             _stream_figures(b, "stream.stdio", got)
         _, hwm = server.rss_kb()

@@ -19,7 +19,7 @@ import struct
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -117,11 +117,6 @@ class StdioServer:
                 return lines
             self._buf += self.read_chunk(deadline)
 
-    def messages(self, deadline: float) -> Iterator[bytes]:
-        """Lines as they arrive, until ``deadline`` (``Timeout``) or EOF (``Closed``)."""
-        while True:
-            yield from self.read_lines(deadline)
-
     # -- messages ---------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
         self.write(line(msg))
@@ -196,6 +191,8 @@ class WsClient:
         self.sock.connect((host, port))
         self._buf = b""
         self._pos = 0
+        self._fragments: list[bytes] = []
+        self._close: Closed | None = None
         self._ids = 0
         self.close_code: int | None = None
         key = base64.b64encode(os.urandom(16)).decode()
@@ -256,57 +253,65 @@ class WsClient:
         self._buf = self._buf[self._pos :] + data
         self._pos = 0
 
-    def messages(self, deadline: float) -> Iterator[bytes]:
-        """Text messages as they arrive; raises ``Closed`` on a close frame, ``Timeout``."""
-        fragments: list[bytes] = []
+    def read_messages(self, deadline: float) -> list[bytes]:
+        """The text messages one socket read completes (at least one); ``Closed`` once a close
+        frame is reached (after the messages before it were returned), ``Timeout``."""
         while True:
-            buf, pos = self._buf, self._pos
-            size = len(buf)
-            while size - pos >= 2:
-                b0 = buf[pos]
-                n = buf[pos + 1] & 0x7F
-                start = pos + 2
-                if n == 126:
-                    if size - pos < 4:
-                        break
-                    n = (buf[pos + 2] << 8) | buf[pos + 3]
-                    start = pos + 4
-                elif n == 127:
-                    if size - pos < 10:
-                        break
-                    n = struct.unpack_from("!Q", buf, pos + 2)[0]
-                    start = pos + 10
-                end = start + n
-                if end > size:
-                    break
-                payload = buf[start:end]
-                pos = self._pos = end
-                opcode = b0 & 0x0F
-                if opcode in (0x0, 0x1, 0x2):
-                    if not b0 & 0x80:
-                        fragments.append(payload)
-                        continue
-                    if fragments:
-                        fragments.append(payload)
-                        payload = b"".join(fragments)
-                        fragments = []
-                    yield payload
-                    buf, pos = self._buf, self._pos
-                    size = len(buf)
-                elif opcode == 0x8:
-                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                    self.close_code = code
-                    raise Closed(code, payload[2:].decode(errors="replace"))
-                elif opcode == 0x9:
-                    self._send_frame(0xA, payload)
+            out = self._parse()
+            if out:
+                return out
+            if self._close is not None:
+                raise self._close
             self._fill(deadline)
 
+    def _parse(self) -> list[bytes]:
+        out: list[bytes] = []
+        buf, pos = self._buf, self._pos
+        size = len(buf)
+        while self._close is None and size - pos >= 2:
+            b0 = buf[pos]
+            n = buf[pos + 1] & 0x7F
+            start = pos + 2
+            if n == 126:
+                if size - pos < 4:
+                    break
+                n = (buf[pos + 2] << 8) | buf[pos + 3]
+                start = pos + 4
+            elif n == 127:
+                if size - pos < 10:
+                    break
+                n = struct.unpack_from("!Q", buf, pos + 2)[0]
+                start = pos + 10
+            end = start + n
+            if end > size:
+                break
+            payload = buf[start:end]
+            pos = end
+            opcode = b0 & 0x0F
+            if opcode <= 0x2:  # continuation, text, binary
+                if not b0 & 0x80:
+                    self._fragments.append(payload)
+                    continue
+                if self._fragments:
+                    self._fragments.append(payload)
+                    payload = b"".join(self._fragments)
+                    self._fragments = []
+                out.append(payload)
+            elif opcode == 0x8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                self.close_code = code
+                self._close = Closed(code, payload[2:].decode(errors="replace"))
+            elif opcode == 0x9:
+                self._send_frame(0xA, payload)
+        self._pos = pos
+        return out
+
     def wait_reply(self, request_id: Any, deadline: float) -> dict[str, Any]:
-        for raw in self.messages(deadline):
-            msg = orjson.loads(raw)
-            if msg.get("id") == request_id and "method" not in msg:
-                return dict(msg)
-        raise Closed(self.close_code)
+        while True:
+            for raw in self.read_messages(deadline):
+                msg = orjson.loads(raw)
+                if msg.get("id") == request_id and "method" not in msg:
+                    return dict(msg)
 
     def request(self, method: str, params: Any, timeout: float = 30.0) -> dict[str, Any]:
         rid = self.next_id()
@@ -320,41 +325,46 @@ class WsClient:
 
 
 def stream_until_completed(
-    messages: Callable[[float], Iterator[bytes]],
+    read_batch: Callable[[float], list[bytes]],
     deadline: float,
     *,
     on_each: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Read one turn's messages until ``turn/completed``; assemble the agent message text.
 
-    Returns counts and monotonic timestamps (``time.perf_counter``) of the first and last
-    delta and of ``turn/completed``. ``on_each`` runs after every message (the slow reader's
-    pacing).
+    ``read_batch`` returns the messages one read completed; timestamps (``time.perf_counter``,
+    monotonic across processes) are taken per read: the first and last read that brought a
+    delta, and the one that brought ``turn/completed``. ``on_each`` runs after every message
+    (the slow reader's pacing).
     """
     deltas: list[str] = []
+    append = deltas.append
+    loads = orjson.loads
     first = last = None
     count = 0
-    for raw in messages(deadline):
+    while True:
+        batch = read_batch(deadline)
         now = time.perf_counter()
-        if DELTA in raw:
-            msg = orjson.loads(raw)
-            if msg.get("method") == "item/agentMessage/delta":
-                deltas.append(msg["params"]["delta"])
-                count += 1
-                if first is None:
-                    first = now
-                last = now
-        elif TURN_COMPLETED in raw:
-            msg = orjson.loads(raw)
-            if msg.get("method") == "turn/completed":
-                return {
-                    "deltas": count,
-                    "text": "".join(deltas),
-                    "first": first,
-                    "last": last,
-                    "completed": now,
-                    "status": msg["params"]["turn"].get("status"),
-                }
-        if on_each is not None:
-            on_each()
-    raise Closed(None, "stream ended before turn/completed")
+        for raw in batch:
+            if DELTA in raw:
+                msg = loads(raw)
+                if msg.get("method") == "item/agentMessage/delta":
+                    append(msg["params"]["delta"])
+                    count += 1
+                    if first is None:
+                        first = now
+                    last = now
+            elif TURN_COMPLETED in raw:
+                msg = loads(raw)
+                if msg.get("method") == "turn/completed":
+                    return {
+                        "deltas": count,
+                        "text": "".join(deltas),
+                        "first": first,
+                        "last": last,
+                        "completed": now,
+                        "status": msg["params"]["turn"].get("status"),
+                    }
+            if on_each is not None:
+                on_each()
+                now = time.perf_counter()

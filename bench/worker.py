@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
     deadline = time.perf_counter() + args.timeout
     try:
-        got = stream_until_completed(ws.messages, deadline, on_each=pace if slow else None)
+        got = stream_until_completed(ws.read_messages, deadline, on_each=pace if slow else None)
     except Closed as closed:
         _say({"closed": closed.code, "reason": closed.reason, "paced": paced})
         return
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     got["chars"] = len(text)
     got["exact"] = text == args.chunk * args.count
     got["paced"] = paced
+    got["cpu_s"] = time.process_time()
     _say(got)
     ws.close()
 
