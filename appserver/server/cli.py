@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,9 +114,16 @@ def _read_jwt_policy(opts: ServeOptions) -> JwtPolicy | None:
 
 
 async def _serve(opts: ServeOptions) -> int:
+    # The bubblewrap probe (a child process; App needs its answer for the startup warnings)
+    # runs while the server's modules import, not after them.
+    from appserver.engine.tools import sandbox
+
+    probe = threading.Thread(target=sandbox.bwrap_available, name="bwrap-probe", daemon=True)
+    probe.start()
     from appserver.server.app import App
     from appserver.server.config import load_config
 
+    probe.join()
     app = App(load_config(opts.home, opts.overrides), ingress_capacity=opts.ingress_capacity)
     await app.start()
     loop = asyncio.get_running_loop()

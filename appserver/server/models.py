@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from appserver.engine.providers.config import ProviderInfo
 from appserver.engine.providers.events import ModelClient
-from appserver.engine.providers.openai_client import make_client
 from appserver.engine.turn_runner import RetryBudget
 
 
@@ -24,10 +23,22 @@ class ModelClients:
             raise KeyError(provider_id)
         client = self._clients.get(provider_id)
         if client is None:
-            client = self._clients[provider_id] = make_client(info)
+            client = self._clients[provider_id] = _make_client(info)
         return client, RetryBudget(info.request_max_retries, info.stream_max_retries)
 
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+def _make_client(info: ProviderInfo) -> ModelClient:
+    """Import a provider's client on first use: ``openai`` (and ``yaml`` for the scripted
+    provider) would otherwise cost every server start, turn or no turn."""
+    if info.wire_api == "scripted":
+        from appserver.engine.providers.scripted import ScriptedClient
+
+        return ScriptedClient(info.script)
+    from appserver.engine.providers.openai_client import make_client
+
+    return make_client(info)

@@ -8,6 +8,9 @@ Never: run tools, touch threads/turns, emit protocol notifications, or retry —
 `stream()` call is one attempt; the engine owns retries and reports them.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .config import (
     ProviderConfigError,
     ProviderInfo,
@@ -36,8 +39,30 @@ from .events import (
     error_for_status,
     too_many_failed_attempts,
 )
-from .openai_client import ChatClient, ResponsesClient, make_client
-from .scripted import ScriptedClient, ScriptError
+
+if TYPE_CHECKING:
+    from .openai_client import ChatClient, ResponsesClient, make_client
+    from .scripted import ScriptedClient, ScriptError
+
+# The clients load on first use: the HTTP ones import ``openai`` and the scripted one ``yaml``,
+# which a server that has not run a turn yet does not need (startup time).
+_LAZY = {
+    "ChatClient": "openai_client",
+    "ResponsesClient": "openai_client",
+    "make_client": "openai_client",
+    "ScriptedClient": "scripted",
+    "ScriptError": "scripted",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ChatClient",
