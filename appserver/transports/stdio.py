@@ -1,11 +1,12 @@
 """The stdio transport: one connection, JSONL on stdin/stdout.
 
 Owns the stdin reader loop (chunked reads through ``LineSplitter``, so an oversized line is
-dropped without being buffered whole), the stdout writer loop (batches of queued messages,
-encoded once, written with one call), and the stdout guard: the real stdout file descriptor is
-duplicated for protocol lines and fd 1 is pointed at stderr, so a stray ``print`` anywhere
-cannot corrupt the wire. Stdin EOF closes the connection. This module must never write
-anything but protocol lines to the protocol descriptor.
+dropped without being buffered whole; it yields to the dispatcher every 64 lines of a read),
+the stdout writer loop (batches of queued messages, encoded once, written with one call), and
+the stdout guard: the real stdout file descriptor is duplicated for protocol lines and fd 1 is
+pointed at stderr, so a stray ``print`` anywhere cannot corrupt the wire. Stdin EOF closes the
+connection. This module must never write anything but protocol lines to the protocol
+descriptor.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ log = logging.getLogger("appserver.transport")
 
 DEFAULT_MAX_LINE = 64 * 1024 * 1024
 READ_CHUNK = 256 * 1024
+YIELD_EVERY_LINES = 64
 
 
 def claim_stdout() -> int:
@@ -88,12 +90,16 @@ async def _read_loop(
         chunk = await read(READ_CHUNK)
         if not chunk:
             return
-        for line in splitter.feed(chunk):
+        for n, line in enumerate(splitter.feed(chunk), 1):
             msg = decode_message(line, conn.id)
             if msg is None:
                 continue
             if not processor.submit(conn, msg) and not isinstance(msg, Request):
                 await processor.submit_wait(conn, msg)
+            if n % YIELD_EVERY_LINES == 0:
+                # One read can hold thousands of lines: let the dispatcher drain the ingress
+                # queue between slices, so a burst is answered rather than refused -32001.
+                await asyncio.sleep(0)
 
 
 async def _write_loop(sink: QueueSink, fd: int) -> None:
