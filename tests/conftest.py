@@ -31,7 +31,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     mismatches = RECORDER.mismatches
     if mismatches:
-        terminalreporter.section("wire recorder: messages that do not match the schema")
+        terminalreporter.section("wire recorder: messages off the schema (the run fails)")
         for m in mismatches[:50]:
             terminalreporter.line(f"{m.test}: {m.kind} {m.method}: {m.detail}")
             terminalreporter.line(f"    {m.message}")
