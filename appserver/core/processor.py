@@ -99,6 +99,25 @@ class RequestContext:
 _INITIALIZE_ADAPTER: TypeAdapter[InitializeParams] = TypeAdapter(InitializeParams)
 
 
+# Deeper params are refused: a handler may echo part of its params (``mock/experimentalMethod``
+# does), and replies nested past orjson's 254-level limit could not be encoded.
+MAX_PARAMS_DEPTH = 128
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects more than ``limit`` levels (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def _validate(model: type[BaseModel], adapter: TypeAdapter[Any], raw: Any) -> Any:
     """The params model, or the -32600 error worded as the reference words it."""
     if raw is MISSING or raw is None:
@@ -107,6 +126,10 @@ def _validate(model: type[BaseModel], adapter: TypeAdapter[Any], raw: Any) -> An
         kind = "sequence" if isinstance(raw, list) else "value"
         return invalid_request(
             f"Invalid request: invalid type: {kind}, expected struct {model.__name__}"
+        )
+    if _deeper_than(raw, MAX_PARAMS_DEPTH):
+        return invalid_request(
+            f"Invalid request: params nested deeper than {MAX_PARAMS_DEPTH} levels"
         )
     try:
         return adapter.validate_python(raw)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from appserver.core.processor import NO_REPLY, RequestContext
 from appserver.engine.manager import ThreadManager
@@ -20,6 +20,10 @@ from appserver.engine.tools import sandbox
 from appserver.protocol.errors import invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
 from appserver.protocol.thread_params import (
+    ApprovalPolicy,
+    Effort,
+    SandboxMode,
+    Summary,
     ThreadForkParams,
     ThreadIdParams,
     ThreadListParams,
@@ -37,6 +41,31 @@ from appserver.protocol.thread_params import (
 )
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
+
+# ``config`` overrides this module reads, and the values each may take (None: any string).
+_CONFIG_OVERRIDES: dict[str, tuple[str, ...] | None] = {
+    "model": None,
+    "model_provider": None,
+    "approval_policy": get_args(ApprovalPolicy),
+    "sandbox_mode": get_args(SandboxMode),
+    "model_reasoning_effort": get_args(Effort),
+    "model_reasoning_summary": get_args(Summary),
+}
+
+
+def _check_config_overrides(extra: dict[str, Any]) -> None:
+    """A ``config`` override of the wrong type or value is the client's error (-32600)."""
+    for key, allowed in _CONFIG_OVERRIDES.items():
+        value = extra.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise invalid_request(f"Invalid request: config.{key}: expected a string")
+        if allowed is not None and value not in allowed:
+            raise invalid_request(
+                f"Invalid request: config.{key}: unknown variant `{value[:100]}`, expected one "
+                "of " + ", ".join(f"`{a}`" for a in allowed)
+            )
 
 
 def _wire_approval_policy(policy: str) -> str:
@@ -89,6 +118,9 @@ class ThreadHandlers:
     def _settings(self, p: ThreadOverrides, base: ThreadSettings | None = None) -> ThreadSettings:
         cfg = self.config
         extra = p.config or {}
+        _check_config_overrides(extra)
+        if p.cwd is not None and "\0" in p.cwd:
+            raise invalid_request("Invalid request: cwd must not contain a NUL character")
         cwd_text = p.cwd or (base.cwd if base else os.getcwd())
         cwd = Path(cwd_text)
         if not cwd.is_absolute():
@@ -110,7 +142,10 @@ class ThreadHandlers:
         )
         mode = p.sandbox or extra.get("sandbox_mode")
         if mode is not None or base is None:
-            policy = sandbox.from_mode(mode or cfg.get("sandbox_mode", "read-only"), cwd)
+            try:
+                policy = sandbox.from_mode(mode or cfg.get("sandbox_mode", "read-only"), cwd)
+            except ValueError as exc:
+                raise invalid_request(f"Invalid request: {exc}") from None
         else:
             policy = base.sandbox_policy
         return ThreadSettings(
@@ -302,6 +337,13 @@ class ThreadHandlers:
         cwd = p.cwd
         if cwd is not None and not Path(cwd).is_absolute():
             raise invalid_request("cwd must be an absolute path")
+        if cwd is not None and "\0" in cwd:
+            raise invalid_request("Invalid request: cwd must not contain a NUL character")
+        if p.sandbox_policy is not None:
+            try:
+                sandbox.SandboxPolicy.from_dict(p.sandbox_policy)
+            except ValueError as exc:
+                raise invalid_request(f"Invalid request: sandboxPolicy: {exc}") from None
         thread.settings = thread.settings.with_overrides(
             model=p.model,
             cwd=cwd,
