@@ -296,11 +296,19 @@ class _StreamState:
     async def on_event(self, e: ev.ModelEvent) -> None:
         r = self.r
         if isinstance(e, ev.TextDelta):
-            await self._start_message(e.item_id)
-            self.open_messages[e.item_id].append(e.delta)
-            await r.emit(
-                "item/agentMessage/delta", {**self._ids(), "itemId": e.item_id, "delta": e.delta}
-            )
+            # Once per streamed delta: no helper coroutine once the item is open, one dict.
+            parts = self.open_messages.get(e.item_id)
+            if parts is None:
+                await self._start_message(e.item_id)
+                parts = self.open_messages[e.item_id]
+            parts.append(e.delta)
+            params = {
+                "threadId": r.thread.id,
+                "turnId": r.turn.id,
+                "itemId": e.item_id,
+                "delta": e.delta,
+            }
+            await r.emit("item/agentMessage/delta", params)
         elif isinstance(e, ev.MessageStarted):
             await self._start_message(e.item_id)
         elif isinstance(e, ev.MessageDone):

@@ -121,8 +121,10 @@ _REPLY_KEYS = frozenset({"usage", "when_contains", "when_tool_output", "reply"})
 _TOOL_OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output"})
 _WORDS = re.compile(r"\S+\s*|\s+")
 # Hand control back to the event loop this often while streaming a long reply, so an
-# interrupt (or anything else) is not starved by a 100k-delta message.
-_YIELD_EVERY = 2048
+# interrupt (or anything else) is not starved by a 100k-delta message, and so the writers
+# drain as they would behind a network stream: below the WebSocket queue's soft mark (1024),
+# where deltas start to merge.
+_YIELD_EVERY = 256
 
 
 class ScriptError(ValueError):
