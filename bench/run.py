@@ -47,6 +47,7 @@ from bench.wire import (
     Closed,
     StdioServer,
     Timeout,
+    cpu_seconds,
     line,
     rss_kb,
     stream_until_completed,
@@ -319,9 +320,14 @@ def phase_stdio(b: Bench) -> None:
                     "params": {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]},
                 }
             )
+            cpu0 = cpu_seconds(server.pid)
             got = stream_until_completed(server.read_lines, time.perf_counter() + 300)
+            cpu1 = cpu_seconds(server.pid)
             got["exact"] = got.pop("text") == expect
             _stream_figures(b, "stream.stdio", got)
+            if cpu0 is not None and cpu1 is not None:
+                per = (cpu1 - cpu0) / b.args.deltas * 1e6
+                b.fig("stream.stdio.server_cpu_us_per_delta", "µs").add(per)
         _, hwm = server.rss_kb()
         b.fig("stream.stdio.peak_rss_mb", "MB").add(hwm / 1024 if hwm else None)
     except (Closed, Timeout, KeyError) as exc:
@@ -366,6 +372,9 @@ class WsServer:
             return None
         _, hwm = rss_kb(self.proc.pid)
         return hwm / 1024 if hwm else None
+
+    def cpu_s(self) -> float | None:
+        return cpu_seconds(self.proc.pid) if self.proc is not None else None
 
     def stop(self) -> None:
         if self.proc is None:
@@ -440,7 +449,14 @@ def phase_ws(b: Bench, clients: int) -> None:
     prefix = f"stream.ws{clients}"
     with ws_server(b) as server:
         for _ in range(b.args.runs):
+            cpu0 = server.cpu_s()
             results = ws_turn(b, server.url, [[] for _ in range(clients - 1)])
+            cpu1 = server.cpu_s()
+            if cpu0 is not None and cpu1 is not None:
+                # The server's own CPU per delta per client: what the server could sustain on
+                # a core of its own, whatever the clients on the same machine cost.
+                per = (cpu1 - cpu0) / (b.args.deltas * clients) * 1e6
+                b.fig(f"{prefix}.server_cpu_us_per_delta_client", "µs").add(per)
             rates = []
             for got in results:
                 _stream_figures(b, f"{prefix}.client", got)
@@ -547,33 +563,47 @@ TARGETS: list[tuple[str, str, str, Check | None]] = [
     ("rss.peak_mb", "peak RSS over the request runs", "", None),
     (
         "stream.inproc.deltas_per_s",
-        "stream in-process",
+        "stream in-process: deltas/s",
         "≥ 100,000 /s",
         lambda v: v >= 100_000,
     ),
-    ("stream.stdio.deltas_per_s", "stream stdio", "≥ 40,000 /s", lambda v: v >= 40_000),
-    ("stream.ws1.median_client_per_s", "stream WebSocket, 1 client", "", None),
+    ("stream.inproc.deltas_received", "  in-process: deltas received (no merge = all)", "", None),
+    ("stream.stdio.deltas_per_s", "stream stdio: deltas/s", "≥ 40,000 /s", lambda v: v >= 40_000),
+    ("stream.stdio.deltas_received", "  stdio: deltas received", "", None),
+    ("stream.stdio.server_cpu_us_per_delta", "  stdio: server CPU per delta", "", None),
+    ("stream.ws1.median_client_per_s", "stream WebSocket, 1 client: deltas/s", "", None),
+    ("stream.ws1.client.deltas_received", "  WS 1 client: deltas received", "", None),
+    ("stream.ws1.server_cpu_us_per_delta_client", "  WS 1 client: server CPU per delta", "", None),
     (
         "stream.ws10.median_client_per_s",
-        "stream WebSocket, 10 clients (per client)",
+        "stream WebSocket, 10 clients: deltas/s per client (median client)",
         "≥ 25,000 /s",
         lambda v: v >= 25_000,
     ),
-    ("stream.ws10.slowest_client_per_s", "stream WebSocket, 10 clients (slowest)", "", None),
+    ("stream.ws10.slowest_client_per_s", "  WS 10 clients: slowest client", "", None),
+    ("stream.ws10.client.deltas_received", "  WS 10 clients: deltas received", "", None),
+    (
+        "stream.ws10.server_cpu_us_per_delta_client",
+        "  WS 10 clients: server CPU per delta per client",
+        "",
+        None,
+    ),
     (
         "stream.stdio.last_delta_to_completed_ms",
-        "last delta → turn/completed (stdio)",
+        "last delta received → turn/completed (stdio; scripted model)",
         "≤ 2 ms",
         lambda v: v <= 2.0,
     ),
     (
         "stream.inproc.last_delta_to_completed_ms",
-        "last delta → turn/completed (in-process)",
+        "  same, in-process",
         "",
         None,
     ),
-    ("stream.ws1.client.last_delta_to_completed_ms", "last delta → turn/completed (WS)", "", None),
+    ("stream.ws1.client.last_delta_to_completed_ms", "  same, WebSocket", "", None),
     ("slow.fast_vs_solo_pct", "slow reader: fast client vs solo", "≥ 80 %", lambda v: v >= 80),
+    ("slow.solo_per_s", "  fast client alone", "", None),
+    ("slow.fast_per_s", "  fast client beside the slow one", "", None),
     ("slow.peak_rss_mb", "slow reader: server peak RSS", "< 200 MB", lambda v: v < 200),
 ]
 
@@ -591,6 +621,9 @@ def table(b: Bench) -> str:
     if slow:
         outcomes = ", ".join(sorted({o["outcome"] for o in slow}))
         rows.append(f"| slow reader: its text | exact or 1008 | {outcomes} | |")
+        got = [o["slow_messages"] for o in slow if o.get("slow_messages") is not None]
+        if got:
+            rows.append(f"|   slow reader: messages it received | | {min(got)}-{max(got)} | |")
     return "\n".join(rows)
 
 
@@ -644,6 +677,7 @@ def main(argv: list[str] | None = None) -> None:
             prime.initialize()
         finally:
             prime.close()
+        load_before = os.getloadavg()
         started = time.perf_counter()
         for phase in phases:
             runners[phase]()
@@ -655,6 +689,8 @@ def main(argv: list[str] | None = None) -> None:
             "ws_url": args.ws_url,
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "elapsed_s": round(elapsed, 1),
+            # Other work on the machine skews every figure; the 1-minute load says how much.
+            "load_avg_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
             "figures": {k: f.as_json() for k, f in b.figures.items()},
             "notes": b.notes,
         }
@@ -663,7 +699,9 @@ def main(argv: list[str] | None = None) -> None:
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     m = report["machine"]
     print(f"\n{m['cpu']}, {m['cores']} cores, Python {m['python']}, uvloop {m['uvloop']}")
-    print(f"server: {report['server']}   ({elapsed:.0f} s)\n")
+    load = report["load_avg_1m"]
+    print(f"server: {report['server']}   ({elapsed:.0f} s)")
+    print(f"load average (1 min): {load['before']:.2f} before, {load['after']:.2f} after\n")
     print(table(b))
     print(f"\nJSON: {out}")
 

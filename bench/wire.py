@@ -56,6 +56,15 @@ def rss_kb(pid: int) -> tuple[int | None, int | None]:
     return values.get("VmRSS"), values.get("VmHWM")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used, or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def line(msg: dict[str, Any]) -> bytes:
     return orjson.dumps(msg) + b"\n"
 
