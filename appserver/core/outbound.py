@@ -7,6 +7,7 @@ immutable once built and its bytes are computed once. This module must never do 
 
 from __future__ import annotations
 
+import operator
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ MERGEABLE_DELTAS: dict[str, tuple[str, ...]] = {
     "item/reasoning/textDelta": ("threadId", "turnId", "itemId", "contentIndex"),
     "item/plan/delta": ("threadId", "turnId", "itemId"),
 }
+_MERGE_KEY_GETTERS = {m: operator.itemgetter(*keys) for m, keys in MERGEABLE_DELTAS.items()}
 
 
 class OutboundMessage:
@@ -106,10 +108,14 @@ def server_request(request_id: int, method: str, params: dict[str, Any]) -> Outb
 
 
 def notification(method: str, params: dict[str, Any]) -> OutboundMessage:
-    keys = MERGEABLE_DELTAS.get(method)
+    # Runs once per streamed delta (not per connection): keep it lean.
+    getter = _MERGE_KEY_GETTERS.get(method)
     merge_key = None
-    if keys is not None and isinstance(params.get("delta"), str):
-        merge_key = (method, *map(params.get, keys))
+    if getter is not None and isinstance(params.get("delta"), str):
+        try:
+            merge_key = (method, *getter(params))
+        except KeyError:  # a missing key counts as None
+            merge_key = (method, *map(params.get, MERGEABLE_DELTAS[method]))
     return OutboundMessage(
         {"method": method, "params": params, "emittedAtMs": time.time_ns() // 1_000_000},
         method=method,
