@@ -45,7 +45,7 @@ class OutboundMessage:
         critical: bool = True,
         merge_key: tuple[Any, ...] | None = None,
     ) -> None:
-        self._payload = payload
+        self._payload: dict[str, Any] | None = payload
         self.method = method  # set for notifications only (opt-out filtering)
         self.critical = critical
         self.merge_key = merge_key
@@ -55,6 +55,10 @@ class OutboundMessage:
 
     @property
     def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            # Released once encoded (see ``encoded``); a late reader gets it back from the bytes.
+            assert self._encoded is not None
+            self._payload = orjson.loads(self._encoded)
         parts = self._parts
         if parts is not None and len(parts) > 1:
             joined = "".join(parts)
@@ -66,7 +70,18 @@ class OutboundMessage:
         data = self._encoded
         if data is None:
             data = self._encoded = orjson.dumps(self.payload)
+            if self.merge_key is None:
+                # The bytes are the message now: a queued reply holds its bytes only, not also a
+                # tree of Python objects several times their size (a stalled client's queue).
+                self._payload = None
         return data
+
+    def compact(self) -> None:
+        """Give back the spare capacity orjson leaves in its output (a small message's bytes
+        object keeps a ~4 KiB buffer): worth a copy for a message that waits in a backlog."""
+        data = self._encoded
+        if data is not None:
+            self._encoded = memoryview(data).tobytes()
 
     def merged_with(self, later: OutboundMessage) -> OutboundMessage:
         """A delta whose text is this one's followed by ``later``'s (same merge key).
@@ -82,6 +97,7 @@ class OutboundMessage:
             parts.append(delta)
             self._encoded = self.frame = None
             if "emittedAtMs" in later_payload:
+                assert self._payload is not None  # a mergeable delta keeps its payload
                 self._payload["emittedAtMs"] = later_payload["emittedAtMs"]
             return self
         params = dict(self.payload["params"])

@@ -29,6 +29,10 @@ from appserver.core.outbound import OutboundMessage
 log = logging.getLogger("appserver.core")
 
 
+# Past this many queued messages, queued bytes are copied to exact size (``compact``).
+BACKLOG_COMPACT = 64
+
+
 class Policy(Enum):
     AWAIT = "await"
     MERGE_THEN_CLOSE = "merge-then-close"
@@ -84,6 +88,8 @@ class QueueSink:
         self._items.append(msg)
         if self._merging:
             size = len(msg.encoded())
+            if len(self._items) > BACKLOG_COMPACT:
+                msg.compact()  # a backlog is held for a while: keep only the bytes it needs
             self._sizes.append(size)
             self._bytes += size
         self._readable.set()

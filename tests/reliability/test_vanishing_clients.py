@@ -38,6 +38,7 @@ from tests.harness import (
     start_ws_server,
     ws_connect,
 )
+from tests.reliability.test_oversized_input import peak_rss
 from tests.support import mock_model as mm
 
 SLOW_CLOSE_CODE = 1008
@@ -72,6 +73,10 @@ async def test_stalled_reader_is_aborted_within_a_bound(home: Path) -> None:
             if c.raddr
         }
         assert slow_port not in peers
+        # Bounded by the outbound hard mark (65536 messages or 64 MiB), whatever the peer does.
+        peak = peak_rss(server.proc.pid)
+        print(f"\nstalled reader: server peak RSS {peak / 2**20:.1f} MiB", file=sys.stderr)
+        assert peak < 160 * 2**20
         fast = await ws_connect(server.url)
         try:
             assert "result" in await fast.initialize()

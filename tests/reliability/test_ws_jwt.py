@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.harness import TIMEOUT, cli_argv, server_env, start_ws_server, ws_con
 SECRET = b"0123456789abcdef0123456789abcdef-shared"
 ISSUER = "https://issuer.example"
 AUDIENCE = "appserver-tests"
+OTHER_SECRET = b"another-secret-of-32-bytes-or-more"
 
 
 def token(claims: dict[str, Any] | None = None, *, key: bytes = SECRET, alg: str = "HS256") -> str:
@@ -58,29 +60,32 @@ def test_valid_token_passes() -> None:
     assert POLICY.requires_auth
 
 
-NOW = int(time.time())
+def now() -> int:
+    return int(time.time())
 
-REJECTED: list[tuple[str, str, str]] = [
-    ("no header", "", "missing websocket bearer token"),
-    ("wrong signature", token(key=b"another-secret-of-32-bytes-or-more"), "invalid websocket jwt"),
-    ("HS512", token(alg="HS512", key=SECRET * 2), "invalid websocket jwt"),
-    ("alg none", unsigned({"exp": NOW + 300, "iss": ISSUER}), "invalid websocket jwt"),
-    ("garbage", "not.a.jwt", "invalid websocket jwt"),
-    ("truncated", token()[:-5], "invalid websocket jwt"),
-    ("no exp", token({"exp": None}), "websocket jwt missing exp"),
-    ("expired", token({"exp": NOW - 120}), "expired websocket jwt"),
-    ("not yet valid", token({"nbf": NOW + 120}), "websocket jwt not yet valid"),
-    ("wrong iss", token({"iss": "https://elsewhere.example"}), "invalid websocket jwt issuer"),
-    ("missing iss", token({"iss": None}), "invalid websocket jwt issuer"),
-    ("wrong aud", token({"aud": "someone-else"}), "invalid websocket jwt audience"),
-    ("missing aud", token({"aud": None}), "invalid websocket jwt audience"),
+
+# Tokens are built when each test runs: a time-based one built at import could be stale.
+REJECTED: list[tuple[str, Callable[[], str], str]] = [
+    ("no header", lambda: "", "missing websocket bearer token"),
+    ("wrong signature", lambda: token(key=OTHER_SECRET), "invalid websocket jwt"),
+    ("HS512", lambda: token(alg="HS512", key=SECRET * 2), "invalid websocket jwt"),
+    ("alg none", lambda: unsigned({"exp": now() + 300, "iss": ISSUER}), "invalid websocket jwt"),
+    ("garbage", lambda: "not.a.jwt", "invalid websocket jwt"),
+    ("truncated", lambda: token()[:-5], "invalid websocket jwt"),
+    ("no exp", lambda: token({"exp": None}), "websocket jwt missing exp"),
+    ("expired", lambda: token({"exp": now() - 120}), "expired websocket jwt"),
+    ("not yet valid", lambda: token({"nbf": now() + 120}), "websocket jwt not yet valid"),
+    ("wrong iss", lambda: token({"iss": "https://else.example"}), "invalid websocket jwt issuer"),
+    ("missing iss", lambda: token({"iss": None}), "invalid websocket jwt issuer"),
+    ("wrong aud", lambda: token({"aud": "someone-else"}), "invalid websocket jwt audience"),
+    ("missing aud", lambda: token({"aud": None}), "invalid websocket jwt audience"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("bearer", "expected"), [(b, e) for _, b, e in REJECTED],
                          ids=[n for n, _, _ in REJECTED])  # fmt: skip
-def test_rejections_are_401_with_only_the_reason(bearer: str, expected: str) -> None:
-    assert reason(bearer or None) == expected
+def test_rejections_are_401_with_only_the_reason(bearer: Callable[[], str], expected: str) -> None:
+    assert reason(bearer() or None) == expected
 
 
 def test_not_a_bearer_header() -> None:
@@ -90,11 +95,12 @@ def test_not_a_bearer_header() -> None:
 
 
 def test_clock_skew_allowance() -> None:
-    assert reason(token({"exp": NOW - 10})) is None  # expired 10 s ago, skew 30 s
-    assert reason(token({"nbf": NOW + 10})) is None
+    t0 = now()
+    assert reason(token({"exp": t0 - 10})) is None  # expired 10 s ago, skew 30 s
+    assert reason(token({"nbf": t0 + 10})) is None
     strict = UpgradePolicy(jwt_policy=JwtPolicy(SECRET, ISSUER, AUDIENCE, max_clock_skew_s=0))
-    assert reason(token({"exp": NOW - 10}), strict) == "expired websocket jwt"
-    assert reason(token({"nbf": NOW + 10}), strict) == "websocket jwt not yet valid"
+    assert reason(token({"exp": t0 - 10}), strict) == "expired websocket jwt"
+    assert reason(token({"nbf": t0 + 10}), strict) == "websocket jwt not yet valid"
 
 
 def test_iss_and_aud_are_not_checked_unless_configured() -> None:
