@@ -239,8 +239,12 @@ class WebSocketWire(WireClient):
         await self.ws.send(orjson.dumps(msg).decode())
 
     async def send_raw(self, data: bytes) -> None:
-        RECORDER.sent_raw(self, data)
-        await self.ws.send(data.decode(errors="replace"))
+        # A text frame is UTF-8 (invalid bytes go out replaced) and is one message whatever
+        # newlines it holds: the recorder notes it only if the server can decode it too.
+        text = data.decode(errors="replace")
+        with contextlib.suppress(orjson.JSONDecodeError):
+            RECORDER.sent(self, orjson.loads(text))
+        await self.ws.send(text)
 
     async def close(self) -> None:
         await self.ws.close()

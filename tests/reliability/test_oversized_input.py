@@ -10,6 +10,7 @@ client is served.
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,7 @@ async def test_oversized_stdio_line_is_not_buffered(home: Path) -> None:
         stdin.write(b'"}}\n')
         assert "result" in await client.request("account/read", {}, request_id="after")
         growth = peak_rss(client.proc.pid) - before
+        print(f"\n64 MiB stdio line: peak RSS grew {growth / MiB:.1f} MiB", file=sys.stderr)
         assert growth < 16 * MiB, f"peak RSS grew {growth / MiB:.1f} MiB for a 64 MiB line"
         assert await client.wait_closed() == 0
     finally:
@@ -70,6 +72,7 @@ async def test_oversized_websocket_message_closes_only_that_connection(home: Pat
             assert big.ws.close_code == 1009
             assert "result" in await other.request("account/read", {})
             growth = peak_rss(server.proc.pid) - before
+            print(f"\n16 MiB ws message: peak RSS grew {growth / MiB:.1f} MiB", file=sys.stderr)
             assert growth < 8 * MiB, f"peak RSS grew {growth / MiB:.1f} MiB for a 16 MiB message"
         finally:
             for client in (big, other):

@@ -294,6 +294,7 @@ async def test_stdin_eof_mid_command_exits_within_a_second_without_orphans(
         t0 = loop.time()
         code = await client.wait_closed(timeout=5)
         took = loop.time() - t0
+        print(f"\nstdin EOF ({sandbox}): exited in {took:.2f} s", file=sys.stderr)
         assert code == 0
         assert took < 1.0, f"server took {took:.2f} s to exit after stdin EOF"
         assert not await _gone(command, 2)
