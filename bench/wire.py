@@ -69,7 +69,41 @@ def line(msg: dict[str, Any]) -> bytes:
     return orjson.dumps(msg) + b"\n"
 
 
-class StdioServer:
+class _Rpc:
+    """Requests and replies over whichever framing a subclass reads (``messages``)."""
+
+    _ids = 0
+
+    def send(self, msg: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def messages(self, deadline: float) -> list[bytes]:
+        raise NotImplementedError
+
+    def next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def wait_reply(self, request_id: Any, deadline: float) -> dict[str, Any]:
+        """The reply to ``request_id``; other messages are read and dropped."""
+        while True:
+            for raw in self.messages(deadline):
+                msg = orjson.loads(raw)
+                if msg.get("id") == request_id and "method" not in msg:
+                    return dict(msg)
+
+    def request(self, method: str, params: Any, timeout: float = 30.0) -> dict[str, Any]:
+        rid = self.next_id()
+        self.send({"id": rid, "method": method, "params": params})
+        return self.wait_reply(rid, time.perf_counter() + timeout)
+
+    def initialize(self, timeout: float = 30.0) -> dict[str, Any]:
+        reply = self.request("initialize", initialize_params(), timeout)
+        self.send({"method": "initialized"})
+        return reply
+
+
+class StdioServer(_Rpc):
     """A server process speaking JSONL on its stdin/stdout."""
 
     def __init__(self, argv: list[str], env: dict[str, str], stderr_path: Path) -> None:
@@ -94,10 +128,6 @@ class StdioServer:
     def pid(self) -> int:
         return self.proc.pid
 
-    def next_id(self) -> int:
-        self._ids += 1
-        return self._ids
-
     # -- bytes ------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -118,6 +148,9 @@ class StdioServer:
             raise Closed
         return chunk
 
+    def messages(self, deadline: float) -> list[bytes]:
+        return self.read_lines(deadline)
+
     def read_lines(self, deadline: float) -> list[bytes]:
         """At least one complete line (already-buffered lines first)."""
         while True:
@@ -129,24 +162,6 @@ class StdioServer:
     # -- messages ---------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> None:
         self.write(line(msg))
-
-    def wait_reply(self, request_id: Any, deadline: float) -> dict[str, Any]:
-        """The reply to ``request_id``; other messages are read and dropped."""
-        while True:
-            for raw in self.read_lines(deadline):
-                msg = orjson.loads(raw)
-                if msg.get("id") == request_id and "method" not in msg:
-                    return dict(msg)
-
-    def request(self, method: str, params: Any, timeout: float = 30.0) -> dict[str, Any]:
-        rid = self.next_id()
-        self.send({"id": rid, "method": method, "params": params})
-        return self.wait_reply(rid, time.perf_counter() + timeout)
-
-    def initialize(self, timeout: float = 30.0) -> dict[str, Any]:
-        reply = self.request("initialize", initialize_params(), timeout)
-        self.send({"method": "initialized"})
-        return reply
 
     def rss_kb(self) -> tuple[int | None, int | None]:
         return rss_kb(self.proc.pid)
@@ -176,7 +191,7 @@ def initialize_params(name: str = "appserver-bench") -> dict[str, Any]:
 # -- WebSocket --------------------------------------------------------------------------------
 
 
-class WsClient:
+class WsClient(_Rpc):
     """A blocking RFC 6455 client: enough for text frames, ping/pong and close."""
 
     def __init__(
@@ -222,10 +237,6 @@ class WsClient:
             raise Closed(None, f"upgrade refused: {status.decode(errors='replace')}")
         self.sock.settimeout(None)
 
-    def next_id(self) -> int:
-        self._ids += 1
-        return self._ids
-
     # -- frames out -------------------------------------------------------------------------
     def _send_frame(self, opcode: int, payload: bytes) -> None:
         n = len(payload)
@@ -261,6 +272,9 @@ class WsClient:
             raise Closed(self.close_code, "EOF")
         self._buf = self._buf[self._pos :] + data
         self._pos = 0
+
+    def messages(self, deadline: float) -> list[bytes]:
+        return self.read_messages(deadline)
 
     def read_messages(self, deadline: float) -> list[bytes]:
         """The text messages one socket read completes (at least one); ``Closed`` once a close
@@ -314,23 +328,6 @@ class WsClient:
                 self._send_frame(0xA, payload)
         self._pos = pos
         return out
-
-    def wait_reply(self, request_id: Any, deadline: float) -> dict[str, Any]:
-        while True:
-            for raw in self.read_messages(deadline):
-                msg = orjson.loads(raw)
-                if msg.get("id") == request_id and "method" not in msg:
-                    return dict(msg)
-
-    def request(self, method: str, params: Any, timeout: float = 30.0) -> dict[str, Any]:
-        rid = self.next_id()
-        self.send({"id": rid, "method": method, "params": params})
-        return self.wait_reply(rid, time.perf_counter() + timeout)
-
-    def initialize(self, timeout: float = 30.0) -> dict[str, Any]:
-        reply = self.request("initialize", initialize_params(), timeout)
-        self.send({"method": "initialized"})
-        return reply
 
 
 def stream_until_completed(

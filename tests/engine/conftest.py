@@ -25,6 +25,7 @@ def write_config(
     sandbox: str = "danger-full-access",
     stream_retries: int = 0,
     request_retries: int = 0,
+    wire_api: str = "responses",
 ) -> None:
     (home / "config.toml").write_text(
         f"""
@@ -36,7 +37,7 @@ sandbox_mode = "{sandbox}"
 [model_providers.mock]
 name = "Mock provider"
 base_url = "{base_url}"
-wire_api = "responses"
+wire_api = "{wire_api}"
 env_key = "MOCK_API_KEY"
 request_max_retries = {request_retries}
 stream_max_retries = {stream_retries}

@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from tests.engine.conftest import ENV
+from tests.engine.conftest import ENV, write_config
 from tests.engine.test_turns import completed_turn, next_request, run_turn, start_thread
 from tests.harness import (
     StdioWire,
@@ -24,33 +24,14 @@ from tests.harness import (
 from tests.support import mock_model as mm
 
 
-def write_chat_config(home: Path, base_url: str) -> None:
-    (home / "config.toml").write_text(
-        f"""
-model = "local-model"
-model_provider = "local"
-approval_policy = "never"
-sandbox_mode = "danger-full-access"
-
-[model_providers.local]
-name = "Local chat server"
-base_url = "{base_url}"
-wire_api = "chat"
-request_max_retries = 0
-stream_max_retries = 0
-""",
-        encoding="utf-8",
-    )
-
-
 async def test_chat_wire_api_text_and_tool_call(transport: str, home: Path, model: Any) -> None:
-    write_chat_config(home, model.base_url)
+    write_config(home, model.base_url, wire_api="chat")
     marker = home / "chat-marker"
     model.add(
         mm.chat_tool_call("call_1", "shell_command", {"command": f"touch {marker}"}),
         mm.chat_text("All done."),
     )
-    async with open_client(transport, home) as c:
+    async with open_client(transport, home, env=ENV) as c:
         tid = await start_thread(c, home)
         await run_turn(c, tid, "make a marker")
         assert (await completed_turn(c))["status"] == "completed"
@@ -95,27 +76,12 @@ script = "{script}"
 async def test_restricted_sandbox_without_bwrap_asks(
     transport: str, home: Path, model: Any
 ) -> None:
-    (home / "config.toml").write_text(
-        f"""
-model = "mock-model"
-model_provider = "mock"
-approval_policy = "on-request"
-sandbox_mode = "workspace-write"
-
-[model_providers.mock]
-name = "Mock"
-base_url = "{model.base_url}"
-wire_api = "responses"
-request_max_retries = 0
-stream_max_retries = 0
-""",
-        encoding="utf-8",
-    )
+    write_config(home, model.base_url, approval="on-request", sandbox="workspace-write")
     model.add(
         mm.sse_function_call("call_1", "shell_command", {"command": "echo unconfined"}),
         mm.sse_text("ok"),
     )
-    env = {"APPSERVER_SANDBOX_BACKEND": "none"}
+    env = {**ENV, "APPSERVER_SANDBOX_BACKEND": "none"}
     async with open_client(transport, home, env=env) as c:
         warnings = [m for m in c.seen if m.get("method") == "configWarning"]
         warning = warnings[0] if warnings else await c.notification("configWarning")
@@ -133,8 +99,6 @@ stream_max_retries = 0
 
 
 async def test_pending_approval_is_replayed_on_resume(home: Path, model: Any) -> None:
-    from tests.engine.conftest import write_config
-
     write_config(home, model.base_url, approval="untrusted")
     marker = home / "replayed"
     model.add(
@@ -166,8 +130,6 @@ async def test_pending_approval_is_replayed_on_resume(home: Path, model: Any) ->
 
 
 async def test_kill9_mid_turn_then_resume(home: Path, model: Any) -> None:
-    from tests.engine.conftest import write_config
-
     write_config(home, model.base_url)
     stalled = mm.sse_text("never finished")
     hold = stalled.hold_before(2)
