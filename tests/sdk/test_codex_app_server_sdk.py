@@ -1,9 +1,10 @@
-"""A second, independent client: ``codex-app-server-sdk`` 0.4.1 over WebSocket.
+"""A second, independent client: ``codex-app-server-sdk`` 0.4.1 over WebSocket and stdio.
 
 That SDK needs Python ≥ 3.12, so it runs in its own venv (``sdk312_python``, which skips and
 says why in the test report when no such interpreter exists or pip cannot install it), as
-``ws_sdk_driver.py`` in a subprocess, against ``appserver serve --ws 127.0.0.1:0
---ws-token-file F`` with the offline scripted provider. Covers: ``connect_websocket(url,
+``sdk_driver.py`` in a subprocess, against ``appserver serve --ws 127.0.0.1:0
+--ws-token-file F`` or a server it spawns itself over stdio, with the offline scripted
+provider. Covers: ``connect_websocket(url,
 token)``, ``chat_once("Say hello.")``, and two approvals through its callback on the same
 thread (accept runs the command, decline does not). Every message our server sent it goes to
 the wire recorder (the driver logs its traffic).
@@ -13,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.harness import TIMEOUT, server_env, start_ws_server
 from tests.support.wire_recorder import RECORDER
 
-DRIVER = Path(__file__).with_name("ws_sdk_driver.py")
+DRIVER = Path(__file__).with_name("sdk_driver.py")
 
 
 class DriverConnection:
@@ -41,8 +44,9 @@ def replay_to_recorder(wire_log: Path) -> int:
     return count
 
 
-async def test_chat_once_and_approvals_over_websocket(
-    sdk312_python: Path, home: Path, tmp_path: Path
+@pytest.mark.parametrize("mode", ["websocket", "stdio"])
+async def test_chat_once_and_approvals(
+    mode: str, sdk312_python: Path, home: Path, tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -67,20 +71,25 @@ replies:
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token-for-the-sdk\n", encoding="utf-8")
     wire_log = tmp_path / "wire.jsonl"
-    server = await start_ws_server(
-        home, "--ws-token-file", str(token_file), env={"APPSERVER_SCRIPT": str(script)}
-    )
+    env = {"APPSERVER_SCRIPT": str(script)}
+    server = None
+    if mode == "websocket":
+        server = await start_ws_server(home, "--ws-token-file", str(token_file), env=env)
+        target = server.url
+    else:
+        argv = [sys.executable, "-m", "appserver", "serve", "--stdio", "--home", str(home)]
+        target = "stdio:" + json.dumps(argv)
     try:
         proc = await asyncio.create_subprocess_exec(
             str(sdk312_python),
             str(DRIVER),
-            server.url,
+            target,
             str(token_file),
             str(wire_log),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=str(work),
-            env=server_env(),
+            env=server_env(env),
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), 8 * TIMEOUT)
@@ -89,7 +98,8 @@ replies:
                 proc.kill()
                 await proc.wait()
     finally:
-        await server.stop()
+        if server is not None:
+            await server.stop()
     if wire_log.exists():
         assert replay_to_recorder(wire_log) > 0
     assert proc.returncode == 0, err.decode(errors="replace")[-3000:]
