@@ -160,9 +160,11 @@ async def test_accept_for_session_skips_later_asks(transport: str, home: Path, m
 async def test_apply_patch_with_approval(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url, approval="untrusted", sandbox="workspace-write")
     (home / "old.txt").write_text("one\ntwo\n")
+    (home / "gone.txt").write_text("bye\n")
     patch = (
         "*** Begin Patch\n*** Add File: new.txt\n+hello\n"
-        "*** Update File: old.txt\n@@\n one\n-two\n+TWO\n*** End Patch\n"
+        "*** Update File: old.txt\n@@\n one\n-two\n+TWO\n"
+        "*** Delete File: gone.txt\n*** End Patch\n"
     )
     model.add(mm.sse_function_call("call_p", "apply_patch", {"input": patch}), mm.sse_text("ok"))
     async with open_client(transport, home, env=ENV) as c:
@@ -174,7 +176,11 @@ async def test_apply_patch_with_approval(transport: str, home: Path, model: Any)
             )
         )
         kinds = {ch["path"]: ch["kind"]["type"] for ch in started["params"]["item"]["changes"]}
-        assert kinds == {str(home / "new.txt"): "add", str(home / "old.txt"): "update"}
+        assert kinds == {
+            str(home / "new.txt"): "add",
+            str(home / "old.txt"): "update",
+            str(home / "gone.txt"): "delete",
+        }
         req = await next_request(c)
         assert req["method"] == "item/fileChange/requestApproval"
         assert not (home / "new.txt").exists()
@@ -184,6 +190,7 @@ async def test_apply_patch_with_approval(transport: str, home: Path, model: Any)
         assert "+TWO" in diff["params"]["diff"]
     assert (home / "new.txt").read_text() == "hello\n"
     assert (home / "old.txt").read_text() == "one\nTWO\n"
+    assert not (home / "gone.txt").exists()
 
 
 async def test_interrupt_during_pending_approval(transport: str, home: Path, model: Any) -> None:
