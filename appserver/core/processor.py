@@ -25,6 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from appserver import PROTOCOL_VERSION, __version__
 from appserver.core import outbound
 from appserver.core.connection import ConnectionState
+from appserver.core.ingress import IngressQueue
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.router import Router
 from appserver.protocol.base import describe_validation_error
@@ -47,6 +48,8 @@ from appserver.protocol.registry import MethodRegistry, MethodSpec, Scope
 from appserver.protocol.runtime_params import InitializeParams
 
 log = logging.getLogger("appserver.core")
+
+INGRESS_TOTAL_FACTOR = 16
 
 DRAINING_MESSAGE = "Server is draining; retry after reconnecting"
 
@@ -155,8 +158,10 @@ class MessageProcessor:
         self.router = Router()
         self.sender = OutgoingMessageSender(self.router)
         self.config_warnings = list(config_warnings or [])
-        self._ingress: asyncio.Queue[tuple[ConnectionState, Message]] = asyncio.Queue(
-            max(1, ingress_capacity)
+        # ``ingress_capacity`` bounds each connection; all of them together may hold a few
+        # connections' worth, so memory stays bounded however many clients there are.
+        self._ingress: IngressQueue[tuple[ConnectionState, Message]] = IngressQueue(
+            ingress_capacity, ingress_capacity * INGRESS_TOTAL_FACTOR
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._thread_locks: dict[str, asyncio.Lock] = {}
@@ -174,6 +179,7 @@ class MessageProcessor:
         conn = self.router.remove(conn_id)
         if conn is None:
             return
+        self._ingress.drop(conn_id)
         conn.sink.close()
         for hook in self.on_connection_closed:
             try:
@@ -187,28 +193,27 @@ class MessageProcessor:
     ) -> bool:
         """Queue a message without waiting. A request that finds the queue full is answered
         -32001 at once, past every outbound limit; False means "not queued, wait and retry"
-        for responses and notifications, which are never dropped."""
-        try:
-            self._ingress.put_nowait((conn, msg))
+        for responses and notifications, which are never dropped. The queue is per
+        connection: one client's flood never gets another client refused."""
+        if self._ingress.put_nowait(conn.id, (conn, msg)):
             return True
-        except asyncio.QueueFull:
-            if isinstance(msg, Request):
-                err = RpcError(OVERLOADED, overload_message)
-                conn.sink.send_now(outbound.error(msg.id, err.to_wire()))
-                return True
-            return False
+        if isinstance(msg, Request):
+            err = RpcError(OVERLOADED, overload_message)
+            conn.sink.send_now(outbound.error(msg.id, err.to_wire()))
+            return True
+        return False
 
     async def submit_wait(self, conn: ConnectionState, msg: Message) -> None:
         """For responses and notifications: wait for room rather than drop."""
-        await self._ingress.put((conn, msg))
+        await self._ingress.put(conn.id, (conn, msg))
 
     async def run(self) -> None:
         """The dispatch loop; runs until cancelled."""
         queue = self._ingress
         while True:
             conn, msg = await queue.get()
-            if conn.closed:
-                continue
+            if conn.closed or conn.sink.closed:
+                continue  # nobody is left to answer
             try:
                 if isinstance(msg, Request):
                     await self._on_request(conn, msg)

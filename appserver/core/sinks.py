@@ -47,6 +47,9 @@ class OutboundSink(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def closed(self) -> bool: ...
+
 
 class SinkClosed(Exception):
     """The connection behind the sink is gone; the message was not delivered."""

@@ -324,9 +324,9 @@ _serve_options = [
     click.option(
         "--ingress-capacity",
         default=1024,
+        show_default=True,
         type=click.IntRange(min=1),
-        hidden=True,
-        help="Requests queued before -32001 'Server overloaded' (tests).",
+        help="Messages queued per connection before a request gets -32001 'Server overloaded'.",
     ),
 ]
 

@@ -158,6 +158,10 @@ class _EventSink:
             return ServerRequest(payload["id"], payload["method"], payload["params"])
         return ServerNotification(payload["method"], payload["params"])
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         self._closed = True
         self._readable.set()

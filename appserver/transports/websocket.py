@@ -133,6 +133,10 @@ class WebSocketListener:
                 if isinstance(frame, bytes):
                     log.warning("connection %d: dropping unsupported binary frame", conn.id)
                     continue
+                if conn.sink.closed:
+                    # Closed for being too slow; until the close handshake ends, what it
+                    # still sends has nobody to answer it.
+                    continue
                 msg = decode_message(frame, conn.id)
                 if msg is None:
                     continue

@@ -213,6 +213,11 @@ async def _flood(ws: Any, count: int) -> None:
         await ws.send(_frame({"id": i, "method": "model/list", "params": {}}))
 
 
+async def _burst(client: WebSocketWire, count: int) -> None:
+    for i in range(count):
+        await client.send({"id": i, "method": "account/read", "params": {}})
+
+
 async def _results(client: WebSocketWire, wanted: int) -> int:
     """Make ``wanted`` successful requests, retrying each one the server asked to retry;
     every single reply is awaited with a bound. Returns how many retries were needed."""
@@ -275,6 +280,29 @@ async def test_slow_reader_does_not_stall_another_client(home: Path) -> None:
                 assert slow.close_code == SLOW_CLOSE_CODE
         finally:
             slow.transport.abort()
+
+
+async def test_one_clients_flood_never_gets_another_refused(home: Path) -> None:
+    """The ingress queue is per connection: with room for 4 messages each, a client that
+    writes 2000 requests at once is partly refused, its neighbour never is."""
+    flood_count = 2000
+    async with (
+        ws_server(home, "--ingress-capacity", "4") as server,
+        connected(server.url) as noisy,
+        connected(server.url) as quiet,
+    ):
+        assert "result" in await noisy.initialize()
+        assert "result" in await quiet.initialize()
+        flood = asyncio.create_task(_burst(noisy, flood_count))
+        assert await asyncio.wait_for(_results(quiet, 200), 60) == 0  # no retry needed
+        await asyncio.wait_for(flood, 60)
+        replies = [
+            await noisy.wait_for(lambda m, i=i: m.get("id") == i, TIMEOUT)
+            for i in range(flood_count)
+        ]
+        refused = [r for r in replies if "error" in r]
+        assert all(r["error"] == OVERLOADED for r in refused)
+        assert 0 < len(refused) < flood_count
 
 
 async def test_reader_past_the_hard_mark_is_closed_with_1008(home: Path) -> None:
