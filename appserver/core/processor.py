@@ -20,17 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-
 from appserver import PROTOCOL_VERSION, __version__
 from appserver.core import outbound
 from appserver.core.connection import ConnectionState
 from appserver.core.ingress import IngressQueue
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.router import Router
-from appserver.protocol.base import describe_validation_error
 from appserver.protocol.envelope import (
-    MISSING,
     ErrorReply,
     Message,
     Notification,
@@ -44,12 +40,15 @@ from appserver.protocol.errors import (
     RpcError,
     invalid_request,
 )
+from appserver.protocol.handshake import parse_initialize
 from appserver.protocol.registry import MethodRegistry, MethodSpec, Scope
-from appserver.protocol.runtime_params import InitializeParams
+from appserver.protocol.validation import validate_params
 
 log = logging.getLogger("appserver.core")
 
 INGRESS_TOTAL_FACTOR = 16
+
+LOAD_FAILED_MESSAGE = "internal error: the server failed to load its methods; see its log"
 
 DRAINING_MESSAGE = "Server is draining; retry after reconnecting"
 
@@ -99,47 +98,6 @@ class RequestContext:
         return self.processor.sender
 
 
-_INITIALIZE_ADAPTER: TypeAdapter[InitializeParams] = TypeAdapter(InitializeParams)
-
-
-# Deeper params are refused: a handler may echo part of its params (``mock/experimentalMethod``
-# does), and replies nested past orjson's 254-level limit could not be encoded.
-MAX_PARAMS_DEPTH = 128
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests arrays/objects more than ``limit`` levels (iterative)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
-def _validate(model: type[BaseModel], adapter: TypeAdapter[Any], raw: Any) -> Any:
-    """The params model, or the -32600 error worded as the reference words it."""
-    if raw is MISSING or raw is None:
-        return invalid_request("Invalid request: missing field `params`")
-    if not isinstance(raw, dict):
-        kind = "sequence" if isinstance(raw, list) else "value"
-        return invalid_request(
-            f"Invalid request: invalid type: {kind}, expected struct {model.__name__}"
-        )
-    if _deeper_than(raw, MAX_PARAMS_DEPTH):
-        return invalid_request(
-            f"Invalid request: params nested deeper than {MAX_PARAMS_DEPTH} levels"
-        )
-    try:
-        return adapter.validate_python(raw)
-    except ValidationError as exc:
-        return invalid_request(f"Invalid request: {describe_validation_error(exc)}")
-
-
 def _is_header_value(name: str) -> bool:
     return all(c == "\t" or 0x20 <= ord(c) < 0x7F for c in name)
 
@@ -152,6 +110,7 @@ class MessageProcessor:
         *,
         ingress_capacity: int = 1024,
         config_warnings: list[dict[str, Any]] | None = None,
+        loader: Callable[[], None] | None = None,
     ) -> None:
         self.registry = registry
         self.identity = identity
@@ -170,6 +129,10 @@ class MessageProcessor:
         self.busy_checks: list[Callable[[], bool]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        # Registers the methods behind the handshake (the engine and its imports) on first
+        # need; see ``_load``.
+        self._loader = loader
+        self._load_failed = False
 
     # -- connections ------------------------------------------------------------------------
     def open_connection(self, conn: ConnectionState) -> None:
@@ -235,6 +198,16 @@ class MessageProcessor:
             if conn.initialized:
                 for warning in self.config_warnings:
                     await self.sender.notify(conn.id, "configWarning", warning)
+                if self._loader is not None:
+                    # Load while the client reads the reply, not before it: two loop turns
+                    # let the writer put the reply on the wire first.
+                    loop = asyncio.get_running_loop()
+                    loop.call_soon(loop.call_soon, self._load)
+            return
+        if self._loader is not None:
+            self._load()
+        if self._load_failed:
+            await self._reply(conn, req, RpcError(INTERNAL_ERROR, LOAD_FAILED_MESSAGE))
             return
         spec = self.registry.get(req.method)
         if spec is None:
@@ -251,7 +224,7 @@ class MessageProcessor:
             err = invalid_request(f"{req.method} requires experimentalApi capability")
             await self._reply(conn, req, err)
             return
-        params = _validate(spec.params_model, spec.adapter, req.params)
+        params = validate_params(spec.params_model, spec.adapter, req.params)
         if isinstance(params, RpcError):
             await self._reply(conn, req, params)
             return
@@ -261,6 +234,18 @@ class MessageProcessor:
             return
         key = getattr(params, "thread_id", None) if spec.scope is Scope.THREAD else None
         self._spawn(self._run_handler(spec, ctx, req, params, key))
+
+    def _load(self) -> None:
+        """Run the loader once. It blocks the loop while modules import; requests that arrive
+        meanwhile wait in the ingress queue, in order."""
+        loader, self._loader = self._loader, None
+        if loader is None:
+            return
+        try:
+            loader()
+        except Exception:
+            log.exception("loading the server's methods failed")
+            self._load_failed = True
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -305,8 +290,9 @@ class MessageProcessor:
         except Exception:
             log.exception("handler for %s failed", spec.name)
             return RpcError(INTERNAL_ERROR, f"internal error while handling {spec.name}")
-        if isinstance(result, BaseModel):
-            return result.model_dump(mode="json", by_alias=True)
+        dump = getattr(result, "model_dump", None)  # a pydantic result model
+        if dump is not None:
+            return dump(mode="json", by_alias=True)
         return result
 
     async def _reply(self, conn: ConnectionState, req: Request, result: Any) -> None:
@@ -328,22 +314,21 @@ class MessageProcessor:
     def _initialize(self, conn: ConnectionState, req: Request) -> Any:
         if conn.initialized:
             return invalid_request("Already initialized")
-        params = _validate(InitializeParams, _INITIALIZE_ADAPTER, req.params)
-        if isinstance(params, RpcError):
-            return params
-        name = params.client_info.name
+        hello = parse_initialize(req.params)
+        if isinstance(hello, RpcError):
+            return hello
+        name = hello.name
         if not name or not _is_header_value(name):
             return invalid_request(
                 f"Invalid clientInfo.name: '{name}'. Must be a valid HTTP header value."
             )
-        caps = params.capabilities
         conn.client_name = name
-        conn.client_version = params.client_info.version
-        conn.experimental_api = bool(caps and caps.experimental_api)
-        conn.opted_out = frozenset(caps.opt_out_notification_methods or ()) if caps else frozenset()
+        conn.client_version = hello.version
+        conn.experimental_api = hello.experimental_api
+        conn.opted_out = hello.opt_out_notification_methods
         conn.initialized = True
         return {
-            "userAgent": self.identity.user_agent(name, params.client_info.version),
+            "userAgent": self.identity.user_agent(name, hello.version),
             "codexHome": self.identity.codex_home,
             "platformFamily": "windows" if sys.platform == "win32" else "unix",
             "platformOs": _platform_os(),

@@ -24,6 +24,9 @@ class WireModel(BaseModel):
         extra="ignore",
         strict=True,
         frozen=True,
+        # Build each model's validator on first use, not at import: most methods are never
+        # called in a session, and startup time matters.
+        defer_build=True,
     )
 
 

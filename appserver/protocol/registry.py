@@ -1,8 +1,10 @@
 """The method registry: name → params model, experimental flag, serialization scope, handler.
 
-Owns ``MethodSpec`` and ``MethodRegistry``. Each method's ``TypeAdapter`` is built once, when
-the method is registered, so that validation on the hot path is a single call. The registry
-knows nothing of connections or transports; handlers are opaque callables to it.
+Owns ``MethodSpec`` and ``MethodRegistry``. Each method's ``TypeAdapter`` is built once, on
+the method's first call (most methods are never called in a session, and building validators
+at startup delays the first reply), so that validation on the hot path is a single call. This
+module does not import pydantic itself. The registry knows nothing of connections or
+transports; handlers are opaque callables to it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter
+if TYPE_CHECKING:
+    from pydantic import BaseModel, TypeAdapter
 
 
 class Scope(Enum):
@@ -33,10 +36,16 @@ class MethodSpec:
     handler: Handler
     experimental: bool = False
     scope: Scope = Scope.CONCURRENT
-    adapter: TypeAdapter[Any] = field(init=False)
+    _adapter: TypeAdapter[Any] | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.adapter = TypeAdapter(self.params_model)
+    @property
+    def adapter(self) -> TypeAdapter[Any]:
+        adapter = self._adapter
+        if adapter is None:
+            from pydantic import TypeAdapter
+
+            adapter = self._adapter = TypeAdapter(self.params_model)
+        return adapter
 
 
 class MethodRegistry:

@@ -4,6 +4,14 @@ Owns ``App``: it builds the method registry from the handler groups, runs the pr
 dispatch loop, and stops everything in order (pending server requests cancelled, tasks
 finished or cancelled within a bound). Transports attach to ``app.processor``. This module
 must never parse CLI arguments or touch signals; ``cli`` does that.
+
+Startup comes in two parts. ``App(...)`` builds only what answering ``initialize`` needs: the
+config, the processor, the startup warnings, and — when config.toml defines model providers —
+their validation, so a bad config still refuses to start. ``load()`` imports and builds the
+rest (pydantic models, providers, the engine, the store). With ``lazy=True`` (the CLI) the
+processor calls it right after the first ``initialize`` reply or before the first other
+request, whichever comes first; otherwise ``App(...)`` calls it at once. The module therefore
+imports the engine inside ``load`` only.
 """
 
 from __future__ import annotations
@@ -13,45 +21,77 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appserver.core.processor import MessageProcessor, ServerIdentity
-from appserver.engine.manager import ThreadManager
-from appserver.engine.providers.config import ProviderConfigError, resolve_providers
-from appserver.engine.tools import sandbox, shell
+from appserver.engine.tools import sandbox
 from appserver.protocol.registry import MethodRegistry
-from appserver.server.catalog import Catalog
 from appserver.server.config import ConfigError, LoadedConfig, load_config
-from appserver.server.handlers.discovery import DiscoveryHandlers
-from appserver.server.handlers.threads import ThreadHandlers
-from appserver.server.models import ModelClients
-from appserver.server.outbox import CoreOutbox
-from appserver.store.index import ThreadStore
-from appserver.transports.in_process import InProcessClientHandle
+
+if TYPE_CHECKING:
+    from appserver.engine.manager import ThreadManager
+    from appserver.engine.providers.config import ProviderInfo
+    from appserver.server.catalog import Catalog
+    from appserver.server.models import ModelClients
+    from appserver.store.index import ThreadStore
+    from appserver.transports.in_process import InProcessClientHandle
 
 log = logging.getLogger("appserver.server")
 
 
 class App:
-    def __init__(self, config: LoadedConfig, *, ingress_capacity: int = 1024) -> None:
+    def __init__(
+        self, config: LoadedConfig, *, ingress_capacity: int = 1024, lazy: bool = False
+    ) -> None:
         self.config = config
         config.home.mkdir(parents=True, exist_ok=True)
         self.registry = MethodRegistry()
-        try:
-            providers = resolve_providers(config.values)
-        except ProviderConfigError as exc:
-            raise ConfigError(f"invalid config {config.path}: {exc}") from None
-        self.catalog = Catalog(config, providers)
-        DiscoveryHandlers(config, self.catalog).register(self.registry)
+        self._providers: dict[str, ProviderInfo] | None = None
+        if config.get("model_providers"):
+            self._providers = self._resolve_providers()
         self.processor = MessageProcessor(
             self.registry,
             ServerIdentity(codex_home=str(config.home.resolve())),
             ingress_capacity=ingress_capacity,
             config_warnings=self.startup_warnings(),
+            loader=self.load if lazy else None,
         )
-        self.store = ThreadStore(config.home)
-        self.models = ModelClients(providers)
-        self.manager = ThreadManager(
+        self.processor.on_connection_closed.append(self._connection_closed)
+        self._run_task: asyncio.Task[None] | None = None
+        # Coroutines that return once a subsystem (e.g. the engine's turns) has gone idle.
+        self.idle_waiters: list[Callable[[], Awaitable[None]]] = []
+        self.loaded = False
+        if not lazy:
+            self.load()
+
+    def _resolve_providers(self) -> dict[str, ProviderInfo]:
+        from appserver.engine.providers.config import ProviderConfigError, resolve_providers
+
+        try:
+            return resolve_providers(self.config.values)
+        except ProviderConfigError as exc:
+            raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
+
+    def load(self) -> None:
+        """Build everything behind the handshake: the providers, the engine, the store, and
+        the methods that use them. Idempotent."""
+        if self.loaded:
+            return
+        from appserver.engine.manager import ThreadManager
+        from appserver.server.catalog import Catalog
+        from appserver.server.handlers.discovery import DiscoveryHandlers
+        from appserver.server.handlers.threads import ThreadHandlers
+        from appserver.server.models import ModelClients
+        from appserver.server.outbox import CoreOutbox
+        from appserver.store.index import ThreadStore
+
+        config = self.config
+        providers = self._providers if self._providers is not None else self._resolve_providers()
+        self.catalog: Catalog = Catalog(config, providers)
+        DiscoveryHandlers(config, self.catalog).register(self.registry)
+        self.store: ThreadStore = ThreadStore(config.home)
+        self.models: ModelClients = ModelClients(providers)
+        self.manager: ThreadManager = ThreadManager(
             self.store,
             CoreOutbox(self.processor.sender),
             self.models,
@@ -60,15 +100,16 @@ class App:
             secret_env_names=frozenset(p.env_key for p in providers.values() if p.env_key),
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
-        self.processor.busy_checks.append(lambda: self.manager.active_turns() > 0)
-        self.processor.on_connection_closed.append(self._connection_closed)
-        self._run_task: asyncio.Task[None] | None = None
-        # Coroutines that return once a subsystem (e.g. the engine's turns) has gone idle.
-        self.idle_waiters: list[Callable[[], Awaitable[None]]] = [self.manager.wait_idle]
+        manager = self.manager
+        self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
+        self.idle_waiters.append(manager.wait_idle)
+        self.loaded = True
 
     async def _connection_closed(self, conn: Any) -> None:
         # Threads a departing client watched start their idle-unload clock; running turns
         # go on (their pending approvals wait for another subscriber or a resume).
+        if not self.loaded:
+            return
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
 
@@ -103,16 +144,20 @@ class App:
             await wait()
 
     async def stop(self) -> None:
-        await self.manager.shutdown()
-        shell.kill_all_running()
+        if self.loaded:
+            from appserver.engine.tools import shell
+
+            await self.manager.shutdown()
+            shell.kill_all_running()
         await self.processor.shutdown()
         if self._run_task is not None:
             self._run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._run_task
             self._run_task = None
-        await self.models.aclose()
-        self.store.close()
+        if self.loaded:
+            await self.models.aclose()
+            self.store.close()
 
 
 async def start_in_process(
@@ -127,6 +172,8 @@ async def start_in_process(
     ingress_capacity: int = 1024,
 ) -> InProcessClientHandle:
     """Start a whole server in this event loop and return a ready, initialized client."""
+    from appserver.transports.in_process import InProcessClientHandle
+
     app = App(load_config(Path(home), overrides), ingress_capacity=ingress_capacity)
     await app.start()
     return await InProcessClientHandle.start(

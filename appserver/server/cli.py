@@ -124,7 +124,8 @@ async def _serve(opts: ServeOptions) -> int:
     from appserver.server.config import load_config
 
     probe.join()
-    app = App(load_config(opts.home, opts.overrides), ingress_capacity=opts.ingress_capacity)
+    config = load_config(opts.home, opts.overrides)
+    app = App(config, ingress_capacity=opts.ingress_capacity, lazy=True)
     await app.start()
     loop = asyncio.get_running_loop()
     stop_now = asyncio.Event()

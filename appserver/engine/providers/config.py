@@ -46,7 +46,7 @@ class ProviderConfigError(ValueError):
 
 
 class ProviderInfo(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     id: str
     name: str
