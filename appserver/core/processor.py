@@ -205,6 +205,9 @@ class MessageProcessor:
                     loop.call_soon(loop.call_soon, self._load)
             return
         if self._loader is not None:
+            # Let the writers put what is already queued (the initialize reply of a client
+            # that pipelines its first requests) on the wire before imports block the loop.
+            await asyncio.sleep(0)
             self._load()
         if self._load_failed:
             await self._reply(conn, req, RpcError(INTERNAL_ERROR, LOAD_FAILED_MESSAGE))
