@@ -35,7 +35,16 @@ class OutboundMessage:
     the first connection that writes the message, so a broadcast is framed once as well.
     """
 
-    __slots__ = ("_encoded", "_parts", "_payload", "critical", "frame", "merge_key", "method")
+    __slots__ = (
+        "_compacted",
+        "_encoded",
+        "_parts",
+        "_payload",
+        "critical",
+        "frame",
+        "merge_key",
+        "method",
+    )
 
     def __init__(
         self,
@@ -50,6 +59,7 @@ class OutboundMessage:
         self.critical = critical
         self.merge_key = merge_key
         self._encoded: bytes | None = None
+        self._compacted = False
         self._parts: list[str] | None = None  # a merged delta's pieces, joined when read
         self.frame: bytes | None = None
 
@@ -78,10 +88,12 @@ class OutboundMessage:
 
     def compact(self) -> None:
         """Give back the spare capacity orjson leaves in its output (a small message's bytes
-        object keeps a ~4 KiB buffer): worth a copy for a message that waits in a backlog."""
+        object keeps a ~4 KiB buffer): worth a copy for a message that waits in a backlog.
+        Once per message: a broadcast sits in every backlogged connection's queue at once."""
         data = self._encoded
-        if data is not None:
+        if data is not None and not self._compacted:
             self._encoded = memoryview(data).tobytes()
+            self._compacted = True
 
     def merged_with(self, later: OutboundMessage) -> OutboundMessage:
         """A delta whose text is this one's followed by ``later``'s (same merge key).
@@ -96,6 +108,7 @@ class OutboundMessage:
         if parts is not None:
             parts.append(delta)
             self._encoded = self.frame = None
+            self._compacted = False
             if "emittedAtMs" in later_payload:
                 assert self._payload is not None  # a mergeable delta keeps its payload
                 self._payload["emittedAtMs"] = later_payload["emittedAtMs"]
