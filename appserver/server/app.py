@@ -46,6 +46,8 @@ class App:
         self.config = config
         config.home.mkdir(parents=True, exist_ok=True)
         self.registry = MethodRegistry()
+        # Checked for type by load_config; read here so nothing in load() can fail on it.
+        self._idle_unload_s = max(0.0, float(config.get("thread_idle_unload_seconds", 1800)))
         self._providers: dict[str, ProviderInfo] | None = None
         if config.get("model_providers"):
             self._providers = self._resolve_providers()
@@ -95,7 +97,7 @@ class App:
             self.store,
             CoreOutbox(self.processor.sender),
             self.models,
-            idle_unload_s=float(config.get("thread_idle_unload_seconds", 1800)),
+            idle_unload_s=self._idle_unload_s,
             # API keys stay out of the commands the agent runs.
             secret_env_names=frozenset(p.env_key for p in providers.values() if p.env_key),
         )

@@ -114,6 +114,7 @@ _KNOWN_TYPES: dict[str, type | tuple[type, ...]] = {
     "model_providers": dict,
     "model_reasoning_effort": str,
     "model_reasoning_summary": str,
+    "thread_idle_unload_seconds": (int, float),
 }
 
 _ENUMS = {

@@ -63,6 +63,12 @@ def test_wrong_type_names_the_key(tmp_path: Path) -> None:
         load_config(tmp_path)
 
 
+def test_a_number_of_seconds_must_be_a_number(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('thread_idle_unload_seconds = "soon"\n')
+    with pytest.raises(ConfigError, match="`thread_idle_unload_seconds` has the wrong type"):
+        load_config(tmp_path)
+
+
 def test_cli_with_broken_config_exits_2_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(BROKEN)
     proc = subprocess.run(
