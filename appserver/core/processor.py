@@ -27,6 +27,7 @@ from appserver.core.ingress import IngressQueue
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.router import Router
 from appserver.protocol.envelope import (
+    MISSING,
     ErrorReply,
     Message,
     Notification,
@@ -227,7 +228,10 @@ class MessageProcessor:
             err = invalid_request(f"{req.method} requires experimentalApi capability")
             await self._reply(conn, req, err)
             return
-        params = validate_params(spec.params_model, spec.adapter, req.params)
+        raw = req.params
+        if spec.params_optional and (raw is MISSING or raw is None):
+            raw = {}
+        params = validate_params(spec.params_model, spec.adapter, raw)
         if isinstance(params, RpcError):
             await self._reply(conn, req, params)
             return

@@ -36,6 +36,9 @@ class MethodSpec:
     handler: Handler
     experimental: bool = False
     scope: Scope = Scope.CONCURRENT
+    # The schema types the params ``null`` (e.g. ``account/logout``): a request without
+    # params, or with ``"params": null``, is validated as ``{}``.
+    params_optional: bool = False
     _adapter: TypeAdapter[Any] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -60,10 +63,13 @@ class MethodRegistry:
         *,
         experimental: bool = False,
         scope: Scope = Scope.CONCURRENT,
+        params_optional: bool = False,
     ) -> None:
         if name in self._methods:
             raise ValueError(f"method registered twice: {name}")
-        self._methods[name] = MethodSpec(name, params_model, handler, experimental, scope)
+        self._methods[name] = MethodSpec(
+            name, params_model, handler, experimental, scope, params_optional
+        )
 
     def get(self, name: str) -> MethodSpec | None:
         return self._methods.get(name)

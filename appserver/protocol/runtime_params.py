@@ -1,12 +1,13 @@
 """Params models of the runtime's own methods: handshake, discovery, config, account.
 
-Owns the pydantic models of ``initialize``, ``model/list``, ``config/read``, ``account/read``
-and ``mock/experimentalMethod``. Models only: no behaviour, no defaults that depend on config.
+Owns the pydantic models of ``initialize``, ``model/list``, ``config/read``, ``account/read``,
+``account/login/start``, ``account/login/cancel``, ``account/logout`` and
+``mock/experimentalMethod``. Models only: no behaviour, no defaults that depend on config.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -44,6 +45,34 @@ class ConfigReadParams(WireModel):
 
 class GetAccountParams(WireModel):
     refresh_token: bool = False
+
+
+LoginType = Literal[
+    "apiKey",
+    "chatgpt",
+    "chatgptDeviceCode",
+    "chatgptAuthTokens",
+    "amazonBedrock",
+    "amazonBedrockAccessKeys",
+]
+
+
+class LoginAccountParams(WireModel):
+    """The schema's ``LoginAccountParams`` union, flattened: only the ``apiKey`` variant is
+    served, and its one field is checked by the handler (``missing field `apiKey```), so an
+    error never quotes a key and every field stays visible to the params fuzzer. Fields of the
+    refused variants are ignored, never read."""
+
+    type: LoginType
+    api_key: str | None = None
+
+
+class CancelLoginAccountParams(WireModel):
+    login_id: str
+
+
+class LogoutAccountParams(WireModel):
+    """``account/logout`` takes no params (the schema's ``null``); ``{}`` is accepted too."""
 
 
 class MockExperimentalMethodParams(WireModel):

@@ -31,6 +31,7 @@ from appserver.server.config import ConfigError, LoadedConfig, load_config
 if TYPE_CHECKING:
     from appserver.engine.manager import ThreadManager
     from appserver.engine.providers.config import ProviderInfo
+    from appserver.server.auth import AuthStore
     from appserver.server.catalog import Catalog
     from appserver.server.models import ModelClients
     from appserver.store.index import ThreadStore
@@ -80,7 +81,9 @@ class App:
         if self.loaded:
             return
         from appserver.engine.manager import ThreadManager
+        from appserver.server.auth import AuthStore
         from appserver.server.catalog import Catalog
+        from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
@@ -91,8 +94,11 @@ class App:
         providers = self._providers if self._providers is not None else self._resolve_providers()
         self.catalog: Catalog = Catalog(config, providers)
         DiscoveryHandlers(config, self.catalog).register(self.registry)
+        self.auth: AuthStore = AuthStore(config.home)
+        AccountHandlers(self.catalog, self.auth).register(self.registry)
         self.store: ThreadStore = ThreadStore(config.home)
-        self.models: ModelClients = ModelClients(providers)
+        # Providers with requires_openai_auth fall back to the key an API-key login stored.
+        self.models: ModelClients = ModelClients(providers, stored_key=self.auth.api_key)
         self.manager: ThreadManager = ThreadManager(
             self.store,
             CoreOutbox(self.processor.sender),

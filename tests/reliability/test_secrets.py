@@ -6,11 +6,15 @@ the key appears nowhere in the server's stderr, in any file under the home direc
 running ``env``), while ordinary variables still reach it; variables whose names look like
 secrets (KEY, TOKEN, SECRET, PASSWORD) and every provider ``env_key`` are removed from that
 environment; ``config/read`` redacts literal tokens and credential headers from the config
-file over every transport.
+file over every transport. The same holds for a key stored by ``account/login/start``: used
+as the ``openai`` provider's bearer token, it appears in no log line (debug level), no reply
+or notification, no ``config/read``, no command's environment or output, and no file under
+the home but auth.json (mode 0600).
 """
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +110,61 @@ async def test_api_key_stays_out_of_logs_rollouts_and_commands(home: Path, model
     assert rollouts
     leaked = _files_containing(home, [API_KEY, *OTHER_SECRETS.values()])
     assert not leaked, leaked
+
+
+STORED_KEY = "sk-stored-login-0123456789-DO-NOT-LEAK"
+
+
+async def test_stored_api_key_stays_out_of_logs_rollouts_and_commands(
+    home: Path, model: Any
+) -> None:
+    (home / "config.toml").write_text(
+        f"""
+model = "mock-model"
+model_provider = "openai"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+
+[model_providers.openai]
+base_url = "{model.base_url}"
+request_max_retries = 0
+stream_max_retries = 0
+""",
+        encoding="utf-8",
+    )
+    model.add(
+        mm.sse_function_call("call_env", "shell_command", {"command": "env"}),
+        mm.sse_text("environment listed"),
+    )
+    client = StdioWire(await spawn_stdio(home, "--log-level", "debug", env=ENV))
+    try:
+        await client.initialize()
+        login = {"type": "apiKey", "apiKey": STORED_KEY}
+        assert (await client.call("account/login/start", login)) == {"type": "apiKey"}
+        await client.notification("account/updated")
+        tid = await start_thread(client, home)
+        await run_turn(client, tid, "list the environment")
+        assert (await completed_turn(client))["status"] == "completed"
+        config = await client.call("config/read", {"includeLayers": True})
+        account = await client.call("account/read", {})
+        await client.call("thread/read", {"threadId": tid, "includeTurns": True})
+        assert await client.wait_closed() == 0
+    finally:
+        await client.close()
+    assert account["account"] == {"type": "apiKey"}
+    # The stored key was really in use (OPENAI_API_KEY is not in the server's environment).
+    assert model.requests[0].header("authorization") == f"Bearer {STORED_KEY}"
+    output = items_of(client, "item/completed", "commandExecution")[0]["aggregatedOutput"]
+    assert "BENIGN_SETTING=visible-value" in output and STORED_KEY not in output
+    stderr = "".join(client.stderr_lines)
+    assert "DEBUG" in stderr
+    assert STORED_KEY not in stderr
+    assert STORED_KEY not in "".join(str(m) for m in client.seen)
+    assert STORED_KEY not in str(config)
+    auth = home / "auth.json"
+    assert stat.S_IMODE(auth.stat().st_mode) == 0o600
+    leaked = _files_containing(home, [STORED_KEY])
+    assert leaked == [(auth, STORED_KEY)], leaked
 
 
 async def test_config_read_redacts_secrets(transport: str, home: Path, model: Any) -> None:

@@ -77,6 +77,11 @@ class _Models:
             name = getattr(params, "__name__", "")
             response = getattr(v2_all, name.removesuffix("Params") + "Response", None)
             self.responses[method] = response if isinstance(response, type) else None
+        # Methods whose params the schema types ``null`` name no params model to go by.
+        for method, name in {"account/logout": "LogoutAccountResponse"}.items():
+            response = getattr(v2_all, name, None)
+            if self.responses.get(method) is None and isinstance(response, type):
+                self.responses[method] = response
         self.server_requests = _server_request_models(v2_all)
 
 

@@ -1,7 +1,8 @@
 """Model-provider configuration: Codex's `[model_providers.<id>]` tables plus the built-ins.
 
 Owns: `ProviderInfo` (validated, immutable), the built-in providers, `resolve_providers`
-(built-ins + configured ones), and API-key lookup (`api_key`, `missing_key_message`).
+(built-ins + configured ones), and API-key lookup (`api_key`, `needs_key`,
+`missing_key_message`).
 
 Built-in ids:
   * `openai`    — Responses API at $OPENAI_BASE_URL or https://api.openai.com/v1, key from
@@ -190,11 +191,15 @@ def resolve_providers(
     return providers
 
 
-def api_key(info: ProviderInfo, env: Mapping[str, str] | None = None) -> str | None:
+def api_key(
+    info: ProviderInfo, env: Mapping[str, str] | None = None, stored: str | None = None
+) -> str | None:
     """The key to send as `Authorization: Bearer`, or None.
 
     The explicit `experimental_bearer_token` wins over `env_key` (configuration beats ambient
-    environment); an empty or whitespace-only env value counts as unset.
+    environment); an empty or whitespace-only env value counts as unset. `stored` (the key an
+    `account/login/start` saved in auth.json) is used last, and only by providers with
+    `requires_openai_auth`: it is an OpenAI key and goes to no other provider.
     """
     if info.experimental_bearer_token is not None:
         token = info.experimental_bearer_token.get_secret_value().strip()
@@ -205,10 +210,22 @@ def api_key(info: ProviderInfo, env: Mapping[str, str] | None = None) -> str | N
         value = env.get(info.env_key, "").strip()
         if value:
             return value
+    if info.requires_openai_auth and stored is not None and stored.strip():
+        return stored.strip()
     return None
 
 
+def needs_key(info: ProviderInfo) -> bool:
+    """Whether a turn against this provider must fail without a key (rather than send none)."""
+    return bool(info.env_key) or info.requires_openai_auth
+
+
 def missing_key_message(info: ProviderInfo) -> str:
+    if not info.env_key:
+        return (
+            f"Not logged in: model provider '{info.id}' requires OpenAI authentication. "
+            "Log in with an API key (account/login/start)."
+        )
     msg = (
         f"Missing environment variable: `{info.env_key}` (API key for model provider '{info.id}')."
     )

@@ -16,8 +16,9 @@ Stream events are read as plain dicts (`event.to_dict()`), never through the typ
 classes' attributes, so a provider (or a test mock) that sends sparse or unknown fields works.
 
 Never: log or repr an API key; send the key (or OPENAI_ORG_ID/OPENAI_PROJECT_ID) anywhere
-but the configured provider; let the `openai` package fall back to $OPENAI_API_KEY for a
-provider that did not ask for it; retry on its own.
+but the configured provider (a key stored by an API-key login goes only to providers with
+`requires_openai_auth`, see `config.api_key`); let the `openai` package fall back to
+$OPENAI_API_KEY for a provider that did not ask for it; retry on its own.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any, Literal, cast
 
 import openai
 from openai import AsyncOpenAI
 
-from .config import ProviderInfo, api_key, missing_key_message
+from .config import ProviderInfo, api_key, missing_key_message, needs_key
 from .events import (
     Completed,
     MessageDone,
@@ -164,12 +165,18 @@ class _OpenAIBackedClient:
         *,
         api_key: str | None = None,
         env: Mapping[str, str] | None = None,
+        stored_key: Callable[[], str | None] | None = None,
     ) -> None:
         self.info = info
         self._explicit_key = api_key
         self._env = env
+        # Read on every request, so a login or logout applies from the next request on.
+        self._stored_key = stored_key
         self._client: AsyncOpenAI | None = None
         self._client_key: str | None = None
+        # Clients built for a key that has since changed: a stream may still be reading from
+        # one, so they are closed with this client, not when replaced.
+        self._retired: list[AsyncOpenAI] = []
         self._counter = 0
 
     def __repr__(self) -> str:
@@ -180,8 +187,9 @@ class _OpenAIBackedClient:
         return f"{prefix}_{self._counter}"
 
     def _resolve_key(self) -> str | None:
-        key = self._explicit_key or api_key(self.info, self._env)
-        if key is None and self.info.env_key:
+        stored = self._stored_key() if self._stored_key is not None else None
+        key = self._explicit_key or api_key(self.info, self._env, stored)
+        if key is None and needs_key(self.info):
             # Fail before any network traffic, naming the variable to set.
             raise ProviderError(
                 missing_key_message(self.info), retryable=False, codex_error_info="unauthorized"
@@ -191,6 +199,8 @@ class _OpenAIBackedClient:
     def _openai(self, key: str | None) -> AsyncOpenAI:
         if self._client is not None and self._client_key == key:
             return self._client
+        if self._client is not None:
+            self._retired.append(self._client)
         idle = self.info.stream_idle_timeout_s
         # api_key is always passed explicitly: with None the package would read
         # $OPENAI_API_KEY and could send it to a third-party provider.
@@ -235,6 +245,9 @@ class _OpenAIBackedClient:
             yield _as_dict(raw)
 
     async def aclose(self) -> None:
+        for retired in self._retired:
+            await retired.close()
+        self._retired.clear()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -836,13 +849,15 @@ def make_client(
     *,
     api_key: str | None = None,
     env: Mapping[str, str] | None = None,
+    stored_key: Callable[[], str | None] | None = None,
 ) -> ModelClient:
-    """The client for `info.wire_api`. `api_key` overrides env/config lookup (e.g. a key the
-    server's auth store holds for requires_openai_auth providers)."""
+    """The client for `info.wire_api`. `api_key` overrides env/config lookup; `stored_key`
+    returns the key saved by an API-key login, used (per request) by requires_openai_auth
+    providers whose config and environment hold none."""
     if info.wire_api == "chat":
-        return ChatClient(info, api_key=api_key, env=env)
+        return ChatClient(info, api_key=api_key, env=env, stored_key=stored_key)
     if info.wire_api == "scripted":
         from .scripted import ScriptedClient
 
         return ScriptedClient(info.script)
-    return ResponsesClient(info, api_key=api_key, env=env)
+    return ResponsesClient(info, api_key=api_key, env=env, stored_key=stored_key)

@@ -1,8 +1,9 @@
-"""``model/list``, ``config/read``, ``account/read`` and ``mock/experimentalMethod``.
+"""``model/list``, ``config/read`` and ``mock/experimentalMethod``.
 
-Owns these four handlers and their registration. They read the loaded config and never
-mutate it. ``config/read`` redacts anything that looks like a secret (literal bearer tokens,
-header values carrying credentials); API keys live in the environment and are never read here.
+Owns these three handlers and their registration (the ``account/*`` methods are in
+``account.py``). They read the loaded config and never mutate it. ``config/read`` redacts
+anything that looks like a secret (literal bearer tokens, header values carrying credentials);
+API keys live in the environment or in auth.json and are never read here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from appserver.protocol.errors import invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
 from appserver.protocol.runtime_params import (
     ConfigReadParams,
-    GetAccountParams,
     MockExperimentalMethodParams,
     ModelListParams,
 )
@@ -53,7 +53,6 @@ class DiscoveryHandlers:
     def register(self, registry: MethodRegistry) -> None:
         registry.register("model/list", ModelListParams, self.model_list, scope=Scope.INLINE)
         registry.register("config/read", ConfigReadParams, self.config_read, scope=Scope.INLINE)
-        registry.register("account/read", GetAccountParams, self.account_read, scope=Scope.INLINE)
         registry.register(
             "mock/experimentalMethod",
             MockExperimentalMethodParams,
@@ -102,12 +101,6 @@ class DiscoveryHandlers:
         if p.include_layers:
             result["layers"] = [{"name": user_layer, "version": version, "config": values}]
         return result
-
-    async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> dict[str, Any]:
-        return {
-            "account": {"type": "apiKey"} if self.catalog.api_key_present() else None,
-            "requiresOpenaiAuth": self.catalog.requires_openai_auth(),
-        }
 
     async def mock_experimental(
         self, ctx: RequestContext, p: MockExperimentalMethodParams

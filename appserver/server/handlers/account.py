@@ -1,0 +1,119 @@
+"""``account/read``, ``account/login/start``, ``account/login/cancel`` and ``account/logout``.
+
+Owns these four handlers and their registration. Login is by API key only: the key goes to
+``auth.json`` through ``AuthStore`` and is used by providers with ``requires_openai_auth``
+whose environment holds no key. ChatGPT (browser, device code, external tokens) and Amazon
+Bedrock logins are refused with -32600. As in Codex, a login or logout is answered first, then
+``account/login/completed`` (login only) and ``account/updated`` go to every initialized
+connection. Logins and logouts run one at a time, in arrival order, so the notifications
+follow the order of the writes.
+
+It must never log, echo or return an API key (not in a reply, a notification, an error
+message or a log line), and never put one in the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from appserver.core.processor import NO_REPLY, RequestContext
+from appserver.protocol.errors import internal_error, invalid_request
+from appserver.protocol.registry import MethodRegistry, Scope
+from appserver.protocol.runtime_params import (
+    CancelLoginAccountParams,
+    GetAccountParams,
+    LoginAccountParams,
+    LogoutAccountParams,
+)
+from appserver.server.auth import AuthStore
+from appserver.server.catalog import Catalog
+
+log = logging.getLogger("appserver.account")
+
+API_KEY_ONLY = "this server supports API-key login only (type `apiKey`)"
+
+
+def _header_safe(key: str) -> bool:
+    """Printable ASCII without spaces: what an ``Authorization: Bearer`` value can carry."""
+    return all(0x21 <= ord(c) <= 0x7E for c in key)
+
+
+class AccountHandlers:
+    def __init__(self, catalog: Catalog, auth: AuthStore) -> None:
+        self.catalog = catalog
+        self.auth = auth
+        self._writes = asyncio.Lock()
+
+    def register(self, registry: MethodRegistry) -> None:
+        registry.register("account/read", GetAccountParams, self.account_read, scope=Scope.INLINE)
+        registry.register("account/login/start", LoginAccountParams, self.login_start)
+        registry.register(
+            "account/login/cancel",
+            CancelLoginAccountParams,
+            self.login_cancel,
+            scope=Scope.INLINE,
+        )
+        registry.register("account/logout", LogoutAccountParams, self.logout, params_optional=True)
+
+    def _auth_mode(self) -> str | None:
+        """``"apikey"`` when a key is stored or the default provider has one in its
+        configuration or environment; None otherwise (ChatGPT auth is never active here)."""
+        if self.auth.api_key() is not None or self.catalog.api_key_present():
+            return "apikey"
+        return None
+
+    async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> dict[str, Any]:
+        # ``refreshToken`` concerns ChatGPT tokens, which this server never holds.
+        return {
+            "account": {"type": "apiKey"} if self._auth_mode() == "apikey" else None,
+            "requiresOpenaiAuth": self.catalog.requires_openai_auth(),
+        }
+
+    async def login_start(self, ctx: RequestContext, p: LoginAccountParams) -> Any:
+        if p.type != "apiKey":
+            raise invalid_request(f"`{p.type}` login is not supported: {API_KEY_ONLY}")
+        if p.api_key is None:
+            raise invalid_request("Invalid request: missing field `apiKey`")
+        key = p.api_key.strip()
+        if not key:
+            raise invalid_request("apiKey must not be empty")
+        if not _header_safe(key):
+            raise invalid_request(
+                "apiKey must be printable ASCII without spaces (it is sent as a bearer token)"
+            )
+        async with self._writes:
+            try:
+                await asyncio.to_thread(self.auth.save_api_key, key)
+            except OSError as exc:
+                log.warning("cannot store the API key in %s: %s", self.auth.path, exc.strerror)
+                raise internal_error(f"failed to save api key: {exc.strerror}") from None
+            sender = ctx.sender
+            await sender.respond(ctx.connection.id, ctx.request_id, {"type": "apiKey"})
+            await sender.broadcast(
+                "account/login/completed", {"loginId": None, "success": True, "error": None}
+            )
+            await sender.broadcast("account/updated", {"authMode": "apikey", "planType": None})
+        return NO_REPLY
+
+    async def login_cancel(
+        self, ctx: RequestContext, p: CancelLoginAccountParams
+    ) -> dict[str, Any]:
+        # An API-key login completes within its request: no login is ever pending.
+        return {"status": "notFound"}
+
+    async def logout(self, ctx: RequestContext, p: LogoutAccountParams) -> Any:
+        async with self._writes:
+            try:
+                await asyncio.to_thread(self.auth.delete)
+            except OSError as exc:
+                log.warning("cannot remove %s: %s", self.auth.path, exc.strerror)
+                raise internal_error(f"failed to log out: {exc.strerror}") from None
+            sender = ctx.sender
+            await sender.respond(ctx.connection.id, ctx.request_id, {})
+            # A key in the provider's environment still authenticates: say so, as
+            # ``account/read`` would.
+            mode = self._auth_mode()
+            await sender.broadcast("account/updated", {"authMode": mode, "planType": None})
+        return NO_REPLY
