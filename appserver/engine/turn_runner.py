@@ -4,8 +4,10 @@ Owns the turn loop (spec §4.4-4.5): record the user's input, call the model wit
 history, stream its message and reasoning deltas as item notifications, run tool calls (with
 approvals) and call the model again until a response has no tool calls; retry failed model
 round-trips visibly (``error`` with ``willRetry``), and finish exactly once with
-``turn/completed`` — completed, interrupted or failed. It must never let an exception escape
-the turn task: every path ends in ``turn/completed``.
+``turn/completed`` — completed, interrupted or failed. Other kinds of turn (a compaction, see
+``compaction.py``) run their own body through ``run_body`` and reuse the request building,
+the retries and the usage reporting here. It must never let an exception escape the turn
+task: every path ends in ``turn/completed``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from appserver.engine import tool_calls
 from appserver.engine.ids import uuid7
@@ -26,6 +28,8 @@ from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_
 from appserver.engine.tool_specs import TOOLS
 
 log = logging.getLogger("appserver.engine")
+
+T = TypeVar("T")
 
 BASE_INSTRUCTIONS = (
     "You are a coding agent running in the user's workspace. Use shell_command to inspect and "
@@ -123,23 +127,28 @@ class TurnRunner:
 
     # -- the turn ---------------------------------------------------------------------------
     async def run(self, user_input: list[dict[str, Any]]) -> None:
+        """A regular turn: the user's input, then model rounds and tool calls."""
+        await self.run_body(lambda: self._converse(user_input))
+
+    async def _converse(self, user_input: list[dict[str, Any]]) -> None:
+        await self._user_message(user_input)
+        while True:
+            for extra in self._take_steer():
+                await self._user_message(extra)
+            calls = await self._model_round()
+            for call in calls:
+                output = await tool_calls.execute(self, call)
+                custom = call.kind == "custom"
+                kind = "custom_tool_call_output" if custom else "function_call_output"
+                self._history({"type": kind, "call_id": call.call_id, "output": output})
+            if not calls and not self.turn.steer_inputs:
+                break
+
+    async def run_body(self, body: Callable[[], Awaitable[None]]) -> None:
+        """Run one turn's ``body`` and end the turn: how it ended decides the status."""
         status, error = "completed", None
         try:
-            await self._user_message(user_input)
-            while True:
-                for extra in self._take_steer():
-                    await self._user_message(extra)
-                calls = await self._model_round()
-                for call in calls:
-                    output = await tool_calls.execute(self, call)
-                    kind = (
-                        "custom_tool_call_output"
-                        if call.kind == "custom"
-                        else ("function_call_output")
-                    )
-                    self._history({"type": kind, "call_id": call.call_id, "output": output})
-                if not calls and not self.turn.steer_inputs:
-                    break
+            await body()
         except (asyncio.CancelledError, tool_calls.TurnCancelled):
             status = "interrupted"
         except TurnFailed as failed:
@@ -181,10 +190,15 @@ class TurnRunner:
         await self.emit("item/completed", {"item": item, **ids, "completedAtMs": now_ms()})
 
     async def _model_round(self) -> list[ev.ToolCall]:
+        return await self.with_retries(self._stream_once)
+
+    async def with_retries(self, round_trip: Callable[[], Awaitable[T]]) -> T:
+        """``round_trip()`` (one model call), tried again within the provider's budget; a
+        failure past it ends the turn as failed (``TurnFailed``)."""
         attempts: dict[str, int] = {}
         while True:
             try:
-                return await self._stream_once()
+                return await round_trip()
             except ProviderError as exc:
                 if self.retries.allows(exc, attempts):
                     attempt = sum(attempts.values())
@@ -203,21 +217,25 @@ class TurnRunner:
                     continue
                 raise TurnFailed(turn_error(exc)) from None
 
-    async def _stream_once(self) -> list[ev.ToolCall]:
+    def model_request(self, items: list[dict[str, Any]]) -> ModelRequest:
+        """The request for one round-trip over ``items``, with the thread's settings."""
         settings = self.thread.settings
         instructions = settings.base_instructions or BASE_INSTRUCTIONS
         if settings.developer_instructions:
             instructions += "\n\n" + settings.developer_instructions
-        request = ModelRequest(
+        return ModelRequest(
             model=settings.model,
             instructions=instructions,
-            input=list(self.thread.history),
+            input=items,
             tools=TOOLS,
             reasoning_effort=settings.effort,
             reasoning_summary=settings.summary,
             headers={"originator": self.originator, "session_id": self.thread.id},
             prompt_cache_key=self.thread.id,
         )
+
+    async def _stream_once(self) -> list[ev.ToolCall]:
+        request = self.model_request(list(self.thread.history))
         stream = _StreamState(self)
         try:
             async with contextlib.aclosing(self.client.stream(request)) as events:
@@ -227,6 +245,25 @@ class TurnRunner:
             await stream.close_open_items()
             raise
         return stream.calls
+
+    async def report_usage(self, usage: ev.Usage | None) -> None:
+        """A round-trip's token usage: added to the thread's total, recorded and sent."""
+        if usage is None:
+            return
+        last = {
+            "totalTokens": usage.total_tokens,
+            "inputTokens": usage.input_tokens,
+            "cachedInputTokens": usage.cached_input_tokens,
+            "outputTokens": usage.output_tokens,
+            "reasoningOutputTokens": usage.reasoning_output_tokens,
+        }
+        total = self.thread.token_total
+        for key, value in last.items():
+            total[key] = total.get(key, 0) + value
+        info = {"total": dict(total), "last": last, "modelContextWindow": None}
+        self.record("event_msg", {"type": "token_count", "info": info})
+        ids = {"threadId": self.thread.id, "turnId": self.turn.id}
+        await self.emit("thread/tokenUsage/updated", {**ids, "tokenUsage": info})
 
     async def _finish(self, status: str, error: dict[str, Any] | None) -> None:
         turn, thread = self.turn, self.thread
@@ -366,7 +403,7 @@ class _StreamState:
             self.calls.append(e)
             r._history(e.raw_item)
         elif isinstance(e, ev.Completed):
-            await self._usage(e.usage)
+            await r.report_usage(e.usage)
 
     async def _complete(self, item: dict[str, Any]) -> None:
         self.r.record_item(item)
@@ -384,20 +421,3 @@ class _StreamState:
             await self._complete({"type": "reasoning", "id": item_id, **acc})
         self.open_messages.clear()
         self.open_reasoning.clear()
-
-    async def _usage(self, usage: ev.Usage | None) -> None:
-        if usage is None:
-            return
-        last = {
-            "totalTokens": usage.total_tokens,
-            "inputTokens": usage.input_tokens,
-            "cachedInputTokens": usage.cached_input_tokens,
-            "outputTokens": usage.output_tokens,
-            "reasoningOutputTokens": usage.reasoning_output_tokens,
-        }
-        total = self.r.thread.token_total
-        for key, value in last.items():
-            total[key] = total.get(key, 0) + value
-        info = {"total": dict(total), "last": last, "modelContextWindow": None}
-        self.r.record("event_msg", {"type": "token_count", "info": info})
-        await self.r.emit("thread/tokenUsage/updated", {**self._ids(), "tokenUsage": info})
