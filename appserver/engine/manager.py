@@ -1,4 +1,5 @@
-"""``ThreadManager``: threads start, load, resume, fork, list, archive, and run turns.
+"""``ThreadManager``: threads start, load, resume, fork, list, archive, and run turns
+(regular ones and compactions).
 
 Owns the table of loaded threads, their rollouts (created with the first user message,
 appended as the turn goes), the index updates, subscriptions through the ``Outbox``, and the
@@ -11,15 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from appserver.engine import compaction
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError
-from appserver.engine.thread_state import ActiveTurn, LoadedThread, ThreadSettings, now_ms, now_s
+from appserver.engine.thread_state import (
+    ActiveTurn,
+    LoadedThread,
+    ThreadSettings,
+    TurnKind,
+    now_ms,
+    now_s,
+)
 from appserver.engine.turn_runner import RetryBudget, TurnRunner
 from appserver.protocol.errors import invalid_request
 from appserver.store import history
@@ -215,14 +224,15 @@ class ThreadManager:
         return record
 
     # -- turns ------------------------------------------------------------------------------
-    def begin_turn(self, thread: LoadedThread) -> ActiveTurn:
-        """Reserve the thread for a new turn (the caller replies before ``launch_turn``)."""
+    def begin_turn(self, thread: LoadedThread, kind: TurnKind = "regular") -> ActiveTurn:
+        """Reserve the thread for a new turn (the caller replies before ``launch_turn`` or
+        ``launch_compaction``)."""
         if thread.active_turn is not None:
             raise invalid_request(f"thread {thread.id} already has an active turn")
         if thread.unload_handle is not None:
             thread.unload_handle.cancel()
             thread.unload_handle = None
-        turn = ActiveTurn(id=uuid7(), started_at=now_s(), started_ms=now_ms())
+        turn = ActiveTurn(id=uuid7(), started_at=now_s(), started_ms=now_ms(), kind=kind)
         thread.active_turn = turn
         thread.system_error = False
         return turn
@@ -230,6 +240,19 @@ class ThreadManager:
     async def launch_turn(
         self, thread: LoadedThread, turn: ActiveTurn, user_input: list[dict[str, Any]]
     ) -> None:
+        await self._launch(thread, turn, lambda runner: runner.run(user_input))
+
+    async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:
+        """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""
+        await self._launch(thread, turn, compaction.run)
+
+    async def _launch(
+        self,
+        thread: LoadedThread,
+        turn: ActiveTurn,
+        body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Announce the turn (rollout, status, ``turn/started``) and run ``body`` as its task."""
         record = self.recorder(thread)
         try:
             client, retries = self.client_for(thread.settings.provider)
@@ -259,7 +282,7 @@ class ThreadManager:
         await self.outbox.notify_thread(
             thread.id, "turn/started", {"threadId": thread.id, "turn": turn.wire()}
         )
-        task = asyncio.create_task(runner.run(user_input))
+        task = asyncio.create_task(body(runner))
         turn.task = task
         self._turn_tasks.add(task)
         self._idle.clear()

@@ -11,7 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from appserver import PROTOCOL_VERSION
 from appserver.store.rollout import RolloutWriter
@@ -53,11 +53,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# What a turn does: a regular one talks with the model and runs tools; a compaction one only
+# replaces the model history with a summary (it cannot be steered).
+TurnKind = Literal["regular", "compact"]
+
+
 @dataclass
 class ActiveTurn:
     id: str
     started_at: int
     started_ms: int
+    kind: TurnKind = "regular"
     task: asyncio.Task[None] | None = None
     steer_inputs: list[list[dict[str, Any]]] = field(default_factory=list)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)

@@ -57,6 +57,10 @@ class ThreadReadParams(WireModel):
     include_turns: bool = False
 
 
+class ThreadCompactStartParams(WireModel):
+    thread_id: str
+
+
 class ThreadNameSetParams(WireModel):
     thread_id: str
     name: str | None

@@ -2,8 +2,9 @@
 
 Owns the mapping from protocol to engine: effective settings for a new thread (config
 defaults, then the request's overrides), the response shapes, and the ordering the protocol
-promises (a ``thread/start`` or ``turn/start`` response before the notifications it causes,
-a ``turn/interrupt`` response before ``turn/completed``). It must never run a turn itself.
+promises (a ``thread/start``, ``turn/start`` or ``thread/compact/start`` response before the
+notifications it causes, a ``turn/interrupt`` response before ``turn/completed``), and the
+refusal to steer a compaction turn. It must never run a turn itself.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from appserver.core.processor import NO_REPLY, RequestContext
 from appserver.engine.manager import ThreadManager
 from appserver.engine.thread_state import LoadedThread, ThreadSettings
 from appserver.engine.tools import sandbox
-from appserver.protocol.errors import invalid_request
+from appserver.protocol.errors import RpcError, invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
 from appserver.protocol.thread_params import (
     ApprovalPolicy,
     Effort,
     SandboxMode,
     Summary,
+    ThreadCompactStartParams,
     ThreadForkParams,
     ThreadIdParams,
     ThreadListParams,
@@ -83,6 +85,18 @@ def _check_thread_id(thread_id: str) -> None:
         raise invalid_request(f"invalid thread id: {exc}") from None
 
 
+def _not_steerable(message: str) -> RpcError:
+    """A refusal to add input to a compaction turn (-32600). The error's ``data`` is a
+    ``TurnError`` whose ``codexErrorInfo`` is the schema's ``activeTurnNotSteerable``: that
+    tag, not the message, is what clients test for."""
+    error = {
+        "message": message,
+        "codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}},
+        "additionalDetails": None,
+    }
+    return invalid_request(message, error)
+
+
 def _enforcement(policy: dict[str, Any]) -> str:
     if sandbox.SandboxPolicy.from_dict(policy).full_access:
         return "none"
@@ -110,6 +124,7 @@ class ThreadHandlers:
         r.register(
             "thread/metadata/update", ThreadMetadataUpdateParams, self.metadata_update, scope=t
         )
+        r.register("thread/compact/start", ThreadCompactStartParams, self.compact_start, scope=t)
         r.register("turn/start", TurnStartParams, self.turn_start, scope=t)
         r.register("turn/steer", TurnSteerParams, self.turn_steer, scope=t)
         r.register("turn/interrupt", TurnInterruptParams, self.turn_interrupt, scope=t)
@@ -333,7 +348,11 @@ class ThreadHandlers:
         thread = self.manager.get_loaded(p.thread_id)
         user_input = check_user_input(p.input)
         if thread.active_turn is not None:
-            raise invalid_request(f"thread {thread.id} already has an active turn")
+            message = f"thread {thread.id} already has an active turn"
+            if thread.active_turn.kind == "compact":
+                # The schema's activeTurnNotSteerable covers turn/start as well as turn/steer.
+                raise _not_steerable(message)
+            raise invalid_request(message)
         cwd = p.cwd
         if cwd is not None and not Path(cwd).is_absolute():
             raise invalid_request("cwd must be an absolute path")
@@ -357,6 +376,14 @@ class ThreadHandlers:
         await self.manager.launch_turn(thread, turn, user_input)
         return NO_REPLY
 
+    async def compact_start(self, ctx: RequestContext, p: ThreadCompactStartParams) -> Any:
+        """Reply ``{}``, then run a compaction turn: its progress is the turn's notifications."""
+        thread = self.manager.get_loaded(p.thread_id)
+        turn = self.manager.begin_turn(thread, "compact")
+        await ctx.sender.respond(ctx.connection.id, ctx.request_id, {})
+        await self.manager.launch_compaction(thread, turn)
+        return NO_REPLY
+
     async def turn_steer(self, ctx: RequestContext, p: TurnSteerParams) -> dict[str, Any]:
         thread = self.manager.get_loaded(p.thread_id)
         if not p.input:
@@ -370,6 +397,8 @@ class ThreadHandlers:
             raise invalid_request(
                 f"expected active turn id `{p.expected_turn_id}` but found `{turn.id}`"
             )
+        if turn.kind == "compact":
+            raise _not_steerable("cannot steer a compact turn")
         turn.steer_inputs.append(check_user_input(p.input))
         return {"turnId": turn.id}
 
