@@ -91,6 +91,20 @@ class ThreadListParams(WireModel):
     use_state_db_only: bool = False
 
 
+class ThreadSearchParams(WireModel):
+    """Experimental ``thread/search``: ``thread/list``'s paging and filters around a required
+    search term. The schema also names a ``recency_at`` sort key; we sort it as ``updated_at``
+    (the last activity is what recency means for a thread here)."""
+
+    search_term: str
+    cursor: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+    sort_key: Literal["created_at", "updated_at", "recency_at"] | None = None
+    sort_direction: Literal["asc", "desc"] | None = None
+    source_kinds: list[str] | None = None
+    archived: bool | None = None
+
+
 class ThreadLoadedListParams(WireModel):
     cursor: str | None = None
     limit: int | None = Field(default=None, ge=0)

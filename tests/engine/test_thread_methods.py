@@ -1,6 +1,7 @@
 """Thread methods beyond the turn loop, over all three transports: ephemeral threads,
 unsubscribe and idle unload (``thread/closed``), ``thread/loaded/list``,
-``thread/metadata/update``, list filters, turn overrides that persist, plans and token usage.
+``thread/metadata/update``, list filters, ``thread/search``, turn overrides that persist, plans
+and token usage.
 """
 
 from __future__ import annotations
@@ -95,6 +96,29 @@ async def test_list_filters(transport: str, home: Path, model: Any) -> None:
         assert [t["id"] for t in search["data"]] == [first]
         bad = await c.request("thread/list", {"cursor": "not-a-cursor"})
         assert bad["error"]["code"] == -32600
+
+
+async def test_search_finds_threads_with_a_snippet(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    model.add(mm.sse_text("one"), mm.sse_text("two"))
+    prompt = "please refactor the Gamma parser " + "and keep it tidy " * 10
+    async with open_client(transport, home, env=ENV, capabilities={"experimentalApi": True}) as c:
+        first = await start_thread(c, home)
+        await run_turn(c, first, prompt)
+        await completed_turn(c)
+        second = await start_thread(c, home)
+        await run_turn(c, second, "delta")
+        await completed_turn(c)
+        found = await c.call("thread/search", {"searchTerm": "gamma PARSER"})
+        assert [r["thread"]["id"] for r in found["data"]] == [first]
+        snippet = found["data"][0]["snippet"]
+        assert "Gamma parser" in snippet and snippet.endswith("…") and len(snippet) < len(prompt)
+        assert found["nextCursor"] is None
+        recent = await c.call("thread/search", {"searchTerm": "", "sortKey": "recency_at"})
+        assert [r["thread"]["id"] for r in recent["data"]] == [second, first]
+        assert (await c.call("thread/search", {"searchTerm": "nowhere"}))["data"] == []
+        missing = await c.request("thread/search", {})
+        assert missing["error"]["message"] == "Invalid request: missing field `searchTerm`"
 
 
 async def test_turn_overrides_persist(transport: str, home: Path, model: Any) -> None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 Id = tuple[str, object]  # (type name, value): 1 and "1" are different ids
 Problems = list[tuple[str, str, str]]  # (kind, method, detail)
@@ -82,6 +82,17 @@ class _Models:
             response = getattr(v2_all, name, None)
             if self.responses.get(method) is None and isinstance(response, type):
                 self.responses[method] = response
+        # The experimental ``thread/search``: the SDK models its items (``ThreadSearchResult``)
+        # but not its response; assemble that as Codex defines it (a page of results).
+        search_result = getattr(v2_all, "ThreadSearchResult", None)
+        if self.responses.get("thread/search") is None and isinstance(search_result, type):
+            self.responses["thread/search"] = create_model(
+                "ThreadSearchResponse",
+                __config__=ConfigDict(extra="forbid"),
+                data=(list[search_result], ...),  # type: ignore[valid-type]
+                nextCursor=(str | None, None),
+                backwardsCursor=(str | None, None),
+            )
         self.server_requests = _server_request_models(v2_all)
 
 

@@ -10,6 +10,7 @@ refusal to steer a compaction turn. It must never run a turn itself.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, get_args
@@ -35,6 +36,7 @@ from appserver.protocol.thread_params import (
     ThreadOverrides,
     ThreadReadParams,
     ThreadResumeParams,
+    ThreadSearchParams,
     ThreadStartParams,
     TurnInterruptParams,
     TurnStartParams,
@@ -43,6 +45,7 @@ from appserver.protocol.thread_params import (
 )
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
+from appserver.store.index import ThreadRecord
 
 # ``config`` overrides this module reads, and the values each may take (None: any string).
 _CONFIG_OVERRIDES: dict[str, tuple[str, ...] | None] = {
@@ -97,6 +100,27 @@ def _not_steerable(message: str) -> RpcError:
     return invalid_request(message, error)
 
 
+SNIPPET_CONTEXT = 60  # characters kept on each side of a search match
+
+
+def search_snippet(term: str, *texts: str | None) -> str:
+    """The text around the first match of ``term`` (case-insensitive) in the first of
+    ``texts`` that holds it; an empty term or no match gives the start of the first text."""
+    pattern = re.compile(re.escape(term), re.IGNORECASE) if term else None
+    for text in texts:
+        if not text or pattern is None:
+            continue
+        found = pattern.search(text)
+        if found is not None:
+            start = max(0, found.start() - SNIPPET_CONTEXT)
+            end = min(len(text), found.end() + SNIPPET_CONTEXT)
+            head = "…" if start > 0 else ""
+            tail = "…" if end < len(text) else ""
+            return head + text[start:end] + tail
+    first = next((t for t in texts if t), "")
+    return first[: 2 * SNIPPET_CONTEXT]
+
+
 def _enforcement(policy: dict[str, Any]) -> str:
     if sandbox.SandboxPolicy.from_dict(policy).full_access:
         return "none"
@@ -116,6 +140,9 @@ class ThreadHandlers:
         r.register("thread/fork", ThreadForkParams, self.thread_fork, scope=t)
         r.register("thread/read", ThreadReadParams, self.thread_read, scope=c)
         r.register("thread/list", ThreadListParams, self.thread_list, scope=i)
+        r.register(
+            "thread/search", ThreadSearchParams, self.thread_search, experimental=True, scope=i
+        )
         r.register("thread/loaded/list", ThreadLoadedListParams, self.loaded_list, scope=i)
         r.register("thread/archive", ThreadIdParams, self.thread_archive, scope=t)
         r.register("thread/unarchive", ThreadIdParams, self.thread_unarchive, scope=t)
@@ -265,21 +292,43 @@ class ThreadHandlers:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
         return {"thread": self.manager.record_view(rec, include_turns=p.include_turns)}
 
-    async def thread_list(self, ctx: RequestContext, p: ThreadListParams) -> dict[str, Any]:
+    def _list_page(self, **query: Any) -> tuple[list[ThreadRecord], str | None]:
         try:
-            records, next_cursor = self.manager.store.list(
-                cursor=p.cursor,
-                limit=p.limit,
-                sort_key=p.sort_key or "created_at",
-                sort_direction=p.sort_direction or "desc",
-                archived=p.archived,
-                model_providers=p.model_providers or None,
-                cwd=p.cwd,
-                search_term=p.search_term,
-            )
-        except ValueError as exc:
+            return self.manager.store.list(**query)
+        except ValueError as exc:  # a malformed cursor, sort key or direction
             raise invalid_request(str(exc)) from None
+
+    async def thread_list(self, ctx: RequestContext, p: ThreadListParams) -> dict[str, Any]:
+        records, next_cursor = self._list_page(
+            cursor=p.cursor,
+            limit=p.limit,
+            sort_key=p.sort_key or "created_at",
+            sort_direction=p.sort_direction or "desc",
+            archived=p.archived,
+            model_providers=p.model_providers or None,
+            cwd=p.cwd,
+            search_term=p.search_term,
+        )
         data = [self.manager.record_view(rec) for rec in records]
+        return {"data": data, "nextCursor": next_cursor, "backwardsCursor": None}
+
+    async def thread_search(self, ctx: RequestContext, p: ThreadSearchParams) -> dict[str, Any]:
+        sort_key = "updated_at" if p.sort_key == "recency_at" else p.sort_key or "updated_at"
+        records, next_cursor = self._list_page(
+            cursor=p.cursor,
+            limit=p.limit,
+            sort_key=sort_key,
+            sort_direction=p.sort_direction or "desc",
+            archived=p.archived,
+            search_term=p.search_term,
+        )
+        data = [
+            {
+                "thread": self.manager.record_view(rec),
+                "snippet": search_snippet(p.search_term, rec.name, rec.preview),
+            }
+            for rec in records
+        ]
         return {"data": data, "nextCursor": next_cursor, "backwardsCursor": None}
 
     async def loaded_list(self, ctx: RequestContext, p: ThreadLoadedListParams) -> dict[str, Any]:
