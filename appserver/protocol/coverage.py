@@ -1,8 +1,10 @@
 """The protocol coverage table: every stable client method of Codex 0.169.0 and our status.
 
 Owns the list of stable method names (``methods_stable.json``, names only, taken from the
-official schema) and ``coverage_markdown(registry)``, which renders the README's table from the
-server's own method registry so the two cannot drift (a test compares them). A method we do
+official schema), the reason each unimplemented one is not implemented (``NOT_YET_REASONS``)
+and ``coverage_markdown(registry)``, which renders the README's table from the server's own
+method registry so the two cannot drift (a test compares them, and checks that every
+unimplemented method has a reason and that no reason outlives its methods). A method we do
 not implement gets the reference's unknown-method reply (-32600 ``Invalid request: unknown
 variant ...``), never a hang.
 """
@@ -11,23 +13,231 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import Any
 
 from appserver.protocol.registry import MethodRegistry
 
+NOT_YET = "not yet (replies -32600 unknown variant)"
 
-def stable_methods() -> list[str]:
-    data = json.loads(
+# Client notifications the processor handles itself (``MessageProcessor._on_notification``):
+# there is no registry for them.
+HANDLED_NOTIFICATIONS: dict[str, str] = {
+    "initialized": "implemented (accepted and ignored; as in Codex, requests do not wait for it)",
+}
+
+# Notes on implemented methods that do less than the reference.
+IMPLEMENTED_NOTES: dict[str, str] = {
+    "account/login/start": (
+        "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
+        "they need OpenAI's hosted services"
+    ),
+}
+
+_HOSTED = "needs OpenAI's hosted services; this server is offline-first"
+_SANDBOX_ROOTS = "needs the sandbox-roots design first (what a connection may touch)"
+_FS = (
+    "the agent's own tools (`shell_command`, `apply_patch`) cover files within a turn; "
+    "exposing a host filesystem API to clients " + _SANDBOX_ROOTS
+)
+_COMMAND = (
+    "the agent's `shell_command` tool covers commands within a turn, behind approval and "
+    "bubblewrap; exposing a host process API to clients " + _SANDBOX_ROOTS
+)
+_CONFIG_READ_ONLY = (
+    "config is read-only: `config.toml` is read once at startup (with `tomllib`, which "
+    "cannot write); writes need a comment-preserving TOML writer, `expectedVersion` checks "
+    "and live reload of the providers"
+)
+_PLUGINS = (
+    "plugins bundle skills, MCP servers and apps, and the engine has none of the three yet "
+    "(no skill loader, no MCP client, no connectors)"
+)
+_MCP = "no MCP client in the engine yet: no MCP server is configured, started or called"
+_SKILLS = "no skill loader in the engine yet: `SKILL.md` files are not discovered or offered"
+_SECTIONS = (
+    "server-owned thread sections (named groups ordering the thread list across clients): "
+    "the store keeps rollouts and a thread index only, with no section table"
+)
+_ATTACHMENTS = (
+    "server-persisted thread attachments (typed payloads keyed by an identity, with reverse "
+    "lookup): the store keeps rollouts and a thread index only, with no attachment table"
+)
+_PAGED_HISTORY = (
+    "no blocker, just not built: paging over the rollout's turns; `thread/read "
+    "{includeTurns: true}` returns every turn at once meanwhile"
+)
+_EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents: no importers here"
+
+# Why each stable method we lack is not implemented. A key is a method name, or a prefix
+# ending in ``*`` for a family; an exact name wins over a prefix, a longer prefix over a
+# shorter one.
+NOT_YET_REASONS: dict[str, str] = {
+    # threads
+    "thread/delete": (
+        "no blocker, just not built: it would delete the rollout and its index row and "
+        "send `thread/deleted`; `thread/archive` takes a thread out of the list meanwhile"
+    ),
+    "thread/goal/*": (
+        "the goal feature (an objective with a token budget tracked across turns, "
+        "`thread/goal/updated`) is not in the turn runner"
+    ),
+    "thread/attachment/*": _ATTACHMENTS,
+    "thread/attachmentOwner/list": _ATTACHMENTS,
+    "thread/section/move": _SECTIONS,
+    "threadSection/*": _SECTIONS,
+    "thread/shellCommand": (
+        "the user's `!` command runs unsandboxed with full access by definition; the shell "
+        "here only runs the model's commands, behind approval and bubblewrap, and a client "
+        "entry point waits for the same sandbox-roots design as `command/exec`"
+    ),
+    "thread/approveGuardianDeniedAction": (
+        "overrides a denial by the auto-review (guardian) reviewer; there is no auto-review "
+        "here: every approval goes to the user"
+    ),
+    "thread/revert": (
+        "replacing the persisted history with the turns before one (`thread/reverted`) needs "
+        "a rollback record: rollouts here are append-only and have none yet"
+    ),
+    "thread/turns/list": _PAGED_HISTORY,
+    "thread/items/list": _PAGED_HISTORY,
+    "thread/inject_items": (
+        "no blocker, just not built: the model history is already kept as Responses items, "
+        "so it needs only item validation and a rollout record"
+    ),
+    "review/start": (
+        "review turns (a review prompt over uncommitted changes, a branch or a commit, with "
+        "review-mode items) are not built; the engine runs regular and compaction turns only"
+    ),
+    # skills, hooks, plugins, apps
+    "skills/*": _SKILLS,
+    "hooks/list": "the engine runs no lifecycle hooks, so there are none to list",
+    "marketplace/*": ("plugin marketplaces only feed `plugin/install`; " + _PLUGINS),
+    "plugin/*": _PLUGINS,
+    "plugin/share/*": "shares plugins through OpenAI's plugin service: " + _HOSTED,
+    "app/*": "apps are ChatGPT connectors, hosted by OpenAI: " + _HOSTED,
+    # host filesystem and processes
+    "fs/*": _FS,
+    "fs/watch": _FS + ", and a file watcher behind `fs/changed`",
+    "fs/unwatch": "only stops an `fs/watch` watch, which is not built",
+    "command/exec": _COMMAND,
+    "command/exec/*": "only acts on a `command/exec` process, which is not built",
+    "fuzzyFileSearch": (
+        "it lists files under client-given roots, so it waits for the same sandbox-roots "
+        "design as `fs/*`"
+    ),
+    # models, providers, features, permissions
+    "account/gatewayOAuth/*": (
+        "OAuth sign-in to an administrator-configured model gateway; providers here use an "
+        "API key (the `env_key` variable or `auth.json`) or none"
+    ),
+    "modelProvider/list": (
+        "no blocker, just not built: the provider catalog behind `model/list` exists, but "
+        "not its `ModelProviderSummary` view"
+    ),
+    "modelProvider/config/write": "adds or edits a provider in the config; " + _CONFIG_READ_ONLY,
+    "modelProvider/capabilities/read": (
+        "reports whether the provider supports image generation and web search, "
+        "OpenAI-hosted tools this engine does not offer the model"
+    ),
+    "experimentalFeature/*": (
+        "there are no `[features]` flags to list or toggle; experimental methods are gated by "
+        "`capabilities.experimentalApi` only"
+    ),
+    "permissionProfile/list": (
+        "named permission profiles (the newer replacement for sandbox modes) are not "
+        "supported; the three `sandbox` modes are"
+    ),
+    "windowsSandbox/*": (
+        "sets up Codex's Windows sandbox; this server sandboxes with bubblewrap on Linux and "
+        "otherwise asks for approval"
+    ),
+    # MCP
+    "mcpServer/*": _MCP,
+    "mcpServerStatus/list": _MCP,
+    "config/mcpServer/reload": _MCP,
+    # ChatGPT account and OpenAI services
+    "account/securitySetup/read": "a ChatGPT account security reminder: " + _HOSTED,
+    "account/rateLimits/read": "ChatGPT plan rate limits and credits: " + _HOSTED,
+    "account/rateLimitResetCredit/consume": (
+        "redeems a ChatGPT rate-limit reset credit: " + _HOSTED
+    ),
+    "account/usage/read": "ChatGPT account usage: " + _HOSTED,
+    "account/workspaceMessages/read": "ChatGPT workspace announcements: " + _HOSTED,
+    "account/sendAddCreditsNudgeEmail": (
+        "asks OpenAI to email a workspace admin about credits: " + _HOSTED
+    ),
+    "feedback/upload": "uploads logs and the thread to OpenAI's feedback service: " + _HOSTED,
+    "feedback/save": (
+        "writes the feedback bundle (logs and thread) as a local ZIP; the server keeps no "
+        "log files to bundle (logs go to stderr only)"
+    ),
+    # config
+    "config/value/write": _CONFIG_READ_ONLY,
+    "config/batchWrite": _CONFIG_READ_ONLY,
+    "configRequirements/read": (
+        "there is no managed (admin/MDM) config layer here to report: the answer would "
+        "always be `requirements: null`"
+    ),
+    "externalAgentConfig/*": _EXTERNAL_AGENT,
+}
+
+
+def _stable() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
         resources.files("appserver.protocol").joinpath("methods_stable.json").read_text()
     )
-    return [str(m) for m in data["ClientRequest"]]
+    return data
+
+
+def stable_methods() -> list[str]:
+    """The stable ClientRequest method names, in the schema's order."""
+    return [str(m) for m in _stable()["ClientRequest"]]
+
+
+def stable_notifications() -> list[str]:
+    """The stable ClientNotification method names."""
+    return [str(m) for m in _stable()["ClientNotification"]]
+
+
+def not_yet_key(name: str) -> str | None:
+    """The ``NOT_YET_REASONS`` key that gives ``name``'s reason, or None when none does."""
+    if name in NOT_YET_REASONS:
+        return name
+    prefixes = [k for k in NOT_YET_REASONS if k.endswith("*") and name.startswith(k[:-1])]
+    return max(prefixes, key=len) if prefixes else None
+
+
+def not_yet_reason(name: str) -> str | None:
+    """Why ``name`` is not implemented, or None when ``NOT_YET_REASONS`` does not say."""
+    key = not_yet_key(name)
+    return None if key is None else NOT_YET_REASONS[key]
+
+
+def implemented_methods(registry: MethodRegistry) -> set[str]:
+    return set(registry.names()) | {"initialize"}
 
 
 def coverage_markdown(registry: MethodRegistry) -> str:
-    implemented = set(registry.names()) | {"initialize"}
+    implemented = implemented_methods(registry)
     rows = ["| method | status |", "| --- | --- |"]
+    # Adjacent unimplemented methods with the same reason share a row.
+    groups: list[tuple[list[str], str]] = []
     for name in stable_methods():
-        status = "implemented" if name in implemented else "not yet (-32600 unknown variant)"
-        rows.append(f"| `{name}` | {status} |")
+        if name in implemented:
+            note = IMPLEMENTED_NOTES.get(name)
+            groups.append(([name], f"implemented ({note})" if note else "implemented"))
+            continue
+        reason = not_yet_reason(name)
+        status = f"{NOT_YET}: {reason}" if reason else NOT_YET
+        if groups and groups[-1][1] == status:
+            groups[-1][0].append(name)
+        else:
+            groups.append(([name], status))
+    for names, status in groups:
+        rows.append(f"| {', '.join(f'`{n}`' for n in names)} | {status} |")
+    for name in stable_notifications():
+        status = HANDLED_NOTIFICATIONS.get(name, "not yet (ignored)")
+        rows.append(f"| `{name}` (notification) | {status} |")
     extra = sorted(implemented - set(stable_methods()))
     for name in extra:
         spec = registry.get(name)
