@@ -70,14 +70,24 @@ class ActiveTurn:
     # turn/completed waits on this so an interrupt's response goes out first (spec §4.5.9).
     may_complete: asyncio.Event = field(default_factory=asyncio.Event)
     interrupt_requested: bool = False
-    last_agent_message: str | None = None
+    # The turn's last completed agentMessage item: the summary a finished turn carries.
+    last_agent_item: dict[str, Any] | None = None
     diff_changes: list[Any] = field(default_factory=list)
 
+    @property
+    def last_agent_message(self) -> str | None:
+        item = self.last_agent_item
+        return None if item is None else str(item["text"])
+
     def wire(self, status: str = "inProgress", error: Any = None) -> dict[str, Any]:
+        # As the reference sends it: a running turn's items are not loaded; a finished one's
+        # are summarised by its final agent message (transcript-simple, transcript-approval).
+        done = status != "inProgress"
+        last = self.last_agent_item
         return {
             "id": self.id,
-            "items": [],
-            "itemsView": "notLoaded",
+            "items": [last] if done and last is not None else [],
+            "itemsView": "summary" if done else "notLoaded",
             "status": status,
             "error": error,
             "startedAt": self.started_at,

@@ -352,10 +352,9 @@ class _StreamState:
             await self._start_message(e.item_id)
             parts = self.open_messages.pop(e.item_id)
             text = e.text if e.text or not parts else "".join(parts)
-            await self._complete(
-                {"type": "agentMessage", "id": e.item_id, "text": text, "phase": None}
-            )
-            r.turn.last_agent_message = text
+            item = {"type": "agentMessage", "id": e.item_id, "text": text, "phase": None}
+            await self._complete(item)
+            r.turn.last_agent_item = item
             r._history(e.raw_item)
         elif isinstance(e, ev.ReasoningStarted):
             await self._start_reasoning(e.item_id)

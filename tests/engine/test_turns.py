@@ -60,6 +60,8 @@ async def test_text_reply_streams_deltas(transport: str, home: Path, model: Any)
         ]
         done = items_of(c, "item/completed", "agentMessage")
         assert done[0]["text"] == "".join(deltas) == "Hello from the mock."
+        # As the reference: the finished turn is summarised by its final agent message.
+        assert turn["itemsView"] == "summary" and turn["items"] == [done[0]]
         started = [m.get("method") for m in c.seen]
         assert started.index("turn/started") < started.index("item/agentMessage/delta")
         assert items_of(c, "item/completed", "userMessage")[0]["content"][0]["text"] == "Say hello."
