@@ -338,10 +338,12 @@ class ThreadManager:
         self.originators.pop(thread_id, None)
         if thread.writer is not None:
             thread.writer.close()
+        # Both go to every connection, as Codex sends them: an unloaded thread has no
+        # subscribers left to tell, yet clients that listed it need to know it closed.
         await self.outbox.broadcast(
             "thread/status/changed", {"threadId": thread_id, "status": {"type": "notLoaded"}}
         )
-        await self.outbox.notify_thread(thread_id, "thread/closed", {"threadId": thread_id})
+        await self.outbox.broadcast("thread/closed", {"threadId": thread_id})
 
     # -- archive ----------------------------------------------------------------------------
     async def archive(self, thread_id: str) -> None:

@@ -48,6 +48,9 @@ async def test_unsubscribe_unloads_and_closes(transport: str, home: Path, model:
             )
         )
         assert changed["params"]["threadId"] == tid
+        closed = await c.notification("thread/closed")
+        assert closed["params"] == {"threadId": tid}
+        assert c.seen.index(changed) < c.seen.index(closed)
         assert (await c.call("thread/loaded/list", {}))["data"] == []
         again = await c.call("thread/unsubscribe", {"threadId": tid})
         assert again == {"status": "notLoaded"}

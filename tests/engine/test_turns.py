@@ -344,10 +344,12 @@ async def test_thread_list_pages_over_60_threads(transport: str, home: Path, mod
                 break
         assert sorted(seen) == sorted(ids) and len(seen) == 60
         await c.call("thread/archive", {"threadId": ids[0]})
+        assert (await c.notification("thread/archived"))["params"] == {"threadId": ids[0]}
         archived = await c.call("thread/list", {"archived": True})
         assert [t["id"] for t in archived["data"]] == [ids[0]]
         restored = await c.call("thread/unarchive", {"threadId": ids[0]})
         assert restored["thread"]["id"] == ids[0]
+        assert (await c.notification("thread/unarchived"))["params"] == {"threadId": ids[0]}
         await c.call("thread/name/set", {"threadId": ids[1], "name": "Named"})
         named = await c.notification("thread/name/updated")
         assert named["params"] == {"threadId": ids[1], "threadName": "Named"}
