@@ -379,8 +379,12 @@ class ThreadManager:
             raise invalid_request(f"thread not found: {thread_id}")
         if thread is not None:
             thread.name = name
-            self.recorder(thread)("event_msg", {"type": "thread_name_updated", "thread_name": name})
-            self._index(thread)
+            # Before its first user message a thread has no rollout yet: the name waits in
+            # memory and goes into the rollout's session_meta (``_materialize``).
+            if thread.materialized:
+                event = {"type": "thread_name_updated", "thread_name": name}
+                self.recorder(thread)("event_msg", event)
+                self._index(thread)
         elif rec is not None:
             writer = RolloutWriter(rec.path)
             writer.append("event_msg", {"type": "thread_name_updated", "thread_name": name})

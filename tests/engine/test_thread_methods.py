@@ -56,6 +56,27 @@ async def test_unsubscribe_unloads_and_closes(transport: str, home: Path, model:
         assert again == {"status": "notLoaded"}
 
 
+async def test_naming_a_new_thread_writes_no_rollout_until_its_first_message(
+    transport: str, home: Path, model: Any
+) -> None:
+    write_config(home, model.base_url)
+    model.add(mm.sse_text("ok"))
+    async with open_client(transport, home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        await c.call("thread/name/set", {"threadId": tid, "name": "Early name"})
+        assert not list(home.rglob("*.jsonl"))
+        assert (await c.call("thread/list", {}))["data"] == []
+        read = await c.request("thread/read", {"threadId": tid, "includeTurns": True})
+        assert "not materialized" in read["error"]["message"]
+        await run_turn(c, tid, "first message")
+        await completed_turn(c)
+        listed = (await c.call("thread/list", {}))["data"]
+        assert [(t["id"], t["name"]) for t in listed] == [(tid, "Early name")]
+    async with open_client(transport, home, env=ENV) as c:  # read back from the rollout
+        read = await c.call("thread/read", {"threadId": tid})
+        assert read["thread"]["name"] == "Early name"
+
+
 async def test_metadata_update_is_tri_state(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url)
     async with open_client(transport, home, env=ENV) as c:
