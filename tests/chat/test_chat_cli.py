@@ -2,11 +2,16 @@
 
 Covers: ``-p`` against the default in-process server (echo mode), approvals in ``-p`` mode
 (``--approve accept`` runs the command, ``--approve decline`` and the no-terminal default do
-not), an interactive session on piped stdin (two prompts, an approval answered ``a``), the
-same on a pseudo-terminal, ``--server-cmd`` (stdio) and ``--ws`` (with a token; a bad token
-and a refused connection are one line and exit 2), ``--json`` wire lines, failing turns
-(exit 1, error on stderr), Ctrl-C interrupting a ``-p`` turn, and that ``serve`` never
-imports the client package. Every wait is bounded by a subprocess timeout or a deadline.
+not), an interactive session on piped stdin (two prompts, an approval answered ``a``; an
+approval answered ``c``, which interrupts the turn without running the command), the same on
+a pseudo-terminal, ``--server-cmd`` (stdio) and ``--ws`` (with a token; a bad token and a
+refused connection are one line and exit 2), ``--json`` wire lines, failing turns (exit 1,
+error on stderr), Ctrl-C interrupting a ``-p`` turn, the agent's text reaching stdout piece by
+piece while the model is still streaming (a mock model server that holds its stream between
+deltas, in lockstep with the test), and that ``serve`` never imports the client package.
+Every ``--json`` run's wire lines are replayed through the suite's wire recorder, so what the
+server sent the chat client is schema-checked too. Every wait is bounded by a subprocess
+timeout or a deadline; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.mock_model import Hold, MockModelServer, sse_text
+from tests.support.wire_recorder import RECORDER
 
 TIMEOUT = 60.0
 APPROVAL_PROMPT = "[a]ccept / accept for [s]ession / [d]ecline / [c]ancel"
@@ -58,6 +67,27 @@ def chat(
         env=env or chat_env(),
         timeout=TIMEOUT,
     )
+
+
+class ChatConnection:
+    """The wire recorder's identity for one chat process's connection."""
+
+
+def wire_entries(stdout: str) -> list[dict[str, Any]]:
+    """The ``--json`` lines of a chat run, replayed through the wire recorder (c2s as what the
+    client sent, s2c as what the server emitted, which the recorder validates)."""
+    entries = [json.loads(line) for line in stdout.splitlines()]
+    replay_to_recorder(entries)
+    return entries
+
+
+def replay_to_recorder(entries: list[dict[str, Any]]) -> None:
+    conn = ChatConnection()
+    for entry in entries:
+        if entry["dir"] == "c2s":
+            RECORDER.sent(conn, entry["msg"])
+        else:
+            RECORDER.received(conn, entry["msg"])
 
 
 def assert_clean(proc: subprocess.CompletedProcess[str]) -> None:
@@ -138,7 +168,7 @@ def test_json_prints_every_wire_message(home: Path) -> None:
     proc = chat("-p", "Say hello.", "--json", "--home", str(home))
     assert_clean(proc)
     assert proc.returncode == 0, proc.stderr
-    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    lines = wire_entries(proc.stdout)
     assert lines and all(set(entry) == {"dir", "msg"} for entry in lines)
     assert lines[0] == {
         "dir": "c2s",
@@ -171,21 +201,22 @@ def test_ctrl_c_interrupts_a_one_shot_turn(home: Path, tmp_path: Path) -> None:
         env=chat_env(script),
     )
     try:
-        lines = _lines_of(proc.stdout)
-        deadline = time.monotonic() + TIMEOUT
-        while True:  # wait (bounded) for the turn to be running, then press Ctrl-C
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            assert line is not None, "chat ended before the turn started"
-            if '"turn/started"' in line:
-                break
+        wire = _JsonLines(proc)
+        wire.until(lambda m: m.get("method") == "turn/started")  # the turn is running
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=TIMEOUT)
+        wire.until_eof()
+        proc.wait(TIMEOUT)
+        err = wire.stderr()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(TIMEOUT)
     assert proc.returncode == 1
     assert "turn interrupted" in err and "Traceback" not in err
+    replay_to_recorder(wire.entries)
+    s2c = [e["msg"] for e in wire.entries if e["dir"] == "s2c"]
+    completed = [m for m in s2c if m.get("method") == "turn/completed"]
+    assert [m["params"]["turn"]["status"] for m in completed] == ["interrupted"]
 
 
 # -- interactive --------------------------------------------------------------------------------
@@ -212,6 +243,47 @@ def test_interactive_quit_and_bad_answers(home: Path, script: Path, marker: Path
     assert not marker.exists()
     assert "answer a, s, d or c" in proc.stderr and "→ decline" in proc.stderr
     assert "Second answer." not in proc.stdout  # /quit came first
+
+
+def test_interactive_cancel_interrupts_the_turn(home: Path, script: Path, marker: Path) -> None:
+    """``c`` answers ``cancel``: decline and interrupt the turn (spec §3.15). The command does
+    not run, the turn ends ``interrupted`` without asking the model again, and the session
+    goes on with the next prompt."""
+    proc = chat(
+        "--home", str(home), *UNTRUSTED, "--json", env=chat_env(script), stdin="go\nc\nagain\n"
+    )
+    assert_clean(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    assert "→ cancel" in proc.stderr and "turn interrupted" in proc.stderr
+    entries = wire_entries(proc.stdout)
+    msgs = [(e["dir"], e["msg"]) for e in entries]
+    (ask,) = [m for d, m in msgs if m.get("method") == "item/commandExecution/requestApproval"]
+    answer = ("c2s", {"id": ask["id"], "result": {"decision": "cancel"}})
+    assert answer in msgs
+    ends = [
+        (i, m["params"]["turn"])
+        for i, (_, m) in enumerate(msgs)
+        if m.get("method") == "turn/completed"
+    ]
+    assert [turn["status"] for _, turn in ends] == ["interrupted", "completed"]
+    assert msgs.index(answer) < ends[0][0]  # the answer ended the turn
+
+    def items(turn_id: str) -> list[dict[str, Any]]:
+        return [
+            m["params"]["item"]
+            for d, m in msgs
+            if d == "s2c"
+            and m.get("method") == "item/completed"
+            and m["params"].get("turnId") == turn_id
+        ]
+
+    first, second = items(ends[0][1]["id"]), items(ends[1][1]["id"])
+    assert [i["status"] for i in first if i["type"] == "commandExecution"] == ["declined"]
+    assert [i["text"] for i in first if i["type"] == "agentMessage"] == ["Running it."]
+    # The cancelled turn made no further model call: the script's next reply answered the
+    # next prompt instead.
+    assert [i["text"] for i in second if i["type"] == "agentMessage"] == ["Done first."]
 
 
 def test_interactive_patch_approval_for_session(home: Path, tmp_path: Path) -> None:
@@ -295,6 +367,117 @@ def test_one_shot_asks_on_a_terminal(home: Path, script: Path, marker: Path) -> 
         os.close(master)
     assert not marker.exists()
     assert "→ decline" in screen.text and "Traceback" not in screen.text
+
+
+# -- streaming ----------------------------------------------------------------------------------
+
+PIECES = ["Hel", "lo, str", "eaming ", "world!"]
+
+
+@pytest.fixture
+def streaming_model(home: Path) -> Iterator[list[Hold]]:
+    """A mock model (real HTTP) whose one reply streams ``PIECES`` as separate deltas and
+    pauses before each delta after the first and before the message ends, until the test
+    releases it; ``home``'s config points the chat's in-process server at it."""
+    reply = sse_text("".join(PIECES), chunks=PIECES)
+    # SSE events: 0 created, 1 item added, 2-5 the deltas, 6 item done, 7 completed.
+    holds = [reply.hold_before(index) for index in (3, 4, 5, 6)]
+    with MockModelServer([reply], hold_timeout=TIMEOUT) as server:
+        (home / "config.toml").write_text(
+            'model = "mock-model"\n'
+            'model_provider = "mock"\n'
+            "[model_providers.mock]\n"
+            'name = "Mock provider"\n'
+            f'base_url = "{server.base_url}"\n'
+            'wire_api = "responses"\n'
+            'env_key = "MOCK_API_KEY"\n'
+            "request_max_retries = 0\n"
+            "stream_max_retries = 0\n",
+            encoding="utf-8",
+        )
+        yield holds
+
+
+def mock_env() -> dict[str, str]:
+    return {**chat_env(), "MOCK_API_KEY": "sk-test-mock-key"}
+
+
+def test_agent_text_streams_to_stdout_piece_by_piece(
+    home: Path, streaming_model: list[Hold]
+) -> None:
+    """Each delta is on stdout while the model has not even sent the next one."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appserver", "chat", "--home", str(home)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=mock_env(),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    err = _lines_of(proc.stderr)  # drained aside so the child never blocks on it
+    out = _Screen(proc.stdout.fileno())
+    try:
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        shown = ""
+        for piece, hold in zip(PIECES, streaming_model, strict=True):
+            shown += piece
+            out.wait_for(shown)
+            # The model is paused before its next piece (or before ending the message).
+            assert hold.reached.wait(TIMEOUT), "the model never got to its next piece"
+            assert out.text == shown
+            hold.release.set()
+        out.wait_for(shown + "\n")
+        proc.stdin.close()
+        assert proc.wait(TIMEOUT) == 0, _drain(err)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(TIMEOUT)
+    assert out.text == "".join(PIECES) + "\n"
+    assert "Traceback" not in _drain(err)
+
+
+def test_json_delta_lines_arrive_while_the_model_streams(
+    home: Path, streaming_model: list[Hold]
+) -> None:
+    """With ``--json``, each ``item/agentMessage/delta`` line is out before the model sends
+    its next piece, so long before ``turn/completed``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appserver", "chat", "-p", "go", "--json", "--home", str(home)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=mock_env(),
+    )
+    try:
+        wire = _JsonLines(proc)
+        for piece, hold in zip(PIECES, streaming_model, strict=True):
+            delta = wire.until(
+                lambda m: m.get("method") in ("item/agentMessage/delta", "turn/completed")
+            )
+            assert delta.get("method") == "item/agentMessage/delta", delta
+            assert delta["params"]["delta"] == piece
+            assert hold.reached.wait(TIMEOUT), "the model never got to its next piece"
+            assert proc.poll() is None
+            hold.release.set()
+        done = wire.until(lambda m: m.get("method") == "turn/completed")
+        wire.until_eof()
+        assert proc.wait(TIMEOUT) == 0
+        err = wire.stderr()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(TIMEOUT)
+    assert done["params"]["turn"]["status"] == "completed"
+    assert "".join(PIECES) in err and "Traceback" not in err
+    replay_to_recorder(wire.entries)
+    s2c = [e["msg"].get("method") for e in wire.entries if e["dir"] == "s2c"]
+    assert s2c.count("item/agentMessage/delta") == len(PIECES)
+    assert s2c.index("turn/completed") > max(
+        i for i, m in enumerate(s2c) if m == "item/agentMessage/delta"
+    )
 
 
 class _Screen:
@@ -415,6 +598,54 @@ def test_serve_never_imports_the_client() -> None:
         "assert not [m for m in sys.modules if m.startswith('appserver.client')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT)
+
+
+class _JsonLines:
+    """A running ``chat --json``'s wire lines, read with deadlines; stderr is drained aside."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._lines = _lines_of(proc.stdout)
+        self._err = _lines_of(proc.stderr)
+        self.entries: list[dict[str, Any]] = []
+
+    def _next(self, deadline: float, waiting_for: str) -> str | None:
+        try:
+            return self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no {waiting_for} within {TIMEOUT} s; got {self.entries[-5:]}")
+
+    def until(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Read up to the next server message that ``match``es, and return it."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            line = self._next(deadline, "matching message")
+            assert line is not None, f"chat ended first; got {self.entries[-5:]}"
+            entry = json.loads(line)
+            self.entries.append(entry)
+            if entry["dir"] == "s2c" and match(entry["msg"]):
+                return dict(entry["msg"])
+
+    def until_eof(self) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while (line := self._next(deadline, "end of output")) is not None:
+            self.entries.append(json.loads(line))
+
+    def stderr(self) -> str:
+        return _drain(self._err)
+
+
+def _drain(lines: queue.Queue[str | None]) -> str:
+    """Everything a ``_lines_of`` queue holds up to EOF (bounded)."""
+    deadline = time.monotonic() + TIMEOUT
+    text: list[str] = []
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail("the stream did not end")
+        if line is None:
+            return "".join(text)
+        text.append(line if isinstance(line, str) else line.decode(errors="replace"))
 
 
 def _lines_of(stream: object) -> queue.Queue[str | None]:
