@@ -116,6 +116,13 @@ async def test_list_filters(transport: str, home: Path, model: Any) -> None:
         newest = await c.call("thread/list", {"sortKey": "updated_at", "limit": 1})
         assert [t["id"] for t in newest["data"]] == [second]
         assert newest["nextCursor"] is not None
+        older = await c.call(
+            "thread/list", {"sortKey": "updated_at", "limit": 1, "cursor": newest["nextCursor"]}
+        )
+        assert [t["id"] for t in older["data"]] == [first]
+        back = {"sortKey": "updated_at", "sortDirection": "asc", "cursor": older["backwardsCursor"]}
+        assert [t["id"] for t in (await c.call("thread/list", back))["data"]] == [second]
+        assert (await c.call("thread/list", {"cwd": "/nowhere"}))["backwardsCursor"] is None
         search = await c.call("thread/list", {"searchTerm": "ALPHA"})
         assert [t["id"] for t in search["data"]] == [first]
         bad = await c.request("thread/list", {"cursor": "not-a-cursor"})

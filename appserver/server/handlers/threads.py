@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
@@ -45,7 +46,7 @@ from appserver.protocol.thread_params import (
 )
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
-from appserver.store.index import ThreadRecord
+from appserver.store.index import SortKey, ThreadRecord, encode_cursor
 
 # ``config`` overrides this module reads, and the values each may take (None: any string).
 _CONFIG_OVERRIDES: dict[str, tuple[str, ...] | None] = {
@@ -292,14 +293,29 @@ class ThreadHandlers:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
         return {"thread": self.manager.record_view(rec, include_turns=p.include_turns)}
 
-    def _list_page(self, **query: Any) -> tuple[list[ThreadRecord], str | None]:
+    def _list_page(
+        self,
+        view: Callable[[ThreadRecord], dict[str, Any]],
+        *,
+        sort_key: SortKey,
+        **query: Any,
+    ) -> dict[str, Any]:
+        """One page of ``thread/list`` or ``thread/search``. ``backwardsCursor`` sits on the
+        page's first thread: listed from it with the opposite ``sortDirection``, the threads
+        before this page come back (a (time, id) position, so same-second threads are kept)."""
         try:
-            return self.manager.store.list(**query)
+            records, next_cursor = self.manager.store.list(sort_key=sort_key, **query)
         except ValueError as exc:  # a malformed cursor, sort key or direction
             raise invalid_request(str(exc)) from None
+        return {
+            "data": [view(rec) for rec in records],
+            "nextCursor": next_cursor,
+            "backwardsCursor": encode_cursor(records[0], sort_key) if records else None,
+        }
 
     async def thread_list(self, ctx: RequestContext, p: ThreadListParams) -> dict[str, Any]:
-        records, next_cursor = self._list_page(
+        return self._list_page(
+            self.manager.record_view,
             cursor=p.cursor,
             limit=p.limit,
             sort_key=p.sort_key or "created_at",
@@ -309,27 +325,21 @@ class ThreadHandlers:
             cwd=p.cwd,
             search_term=p.search_term,
         )
-        data = [self.manager.record_view(rec) for rec in records]
-        return {"data": data, "nextCursor": next_cursor, "backwardsCursor": None}
 
     async def thread_search(self, ctx: RequestContext, p: ThreadSearchParams) -> dict[str, Any]:
-        sort_key = "updated_at" if p.sort_key == "recency_at" else p.sort_key or "updated_at"
-        records, next_cursor = self._list_page(
+        def result(rec: ThreadRecord) -> dict[str, Any]:
+            snippet = search_snippet(p.search_term, rec.name, rec.preview)
+            return {"thread": self.manager.record_view(rec), "snippet": snippet}
+
+        return self._list_page(
+            result,
             cursor=p.cursor,
             limit=p.limit,
-            sort_key=sort_key,
+            sort_key="created_at" if p.sort_key == "created_at" else "updated_at",
             sort_direction=p.sort_direction or "desc",
             archived=p.archived,
             search_term=p.search_term,
         )
-        data = [
-            {
-                "thread": self.manager.record_view(rec),
-                "snippet": search_snippet(p.search_term, rec.name, rec.preview),
-            }
-            for rec in records
-        ]
-        return {"data": data, "nextCursor": next_cursor, "backwardsCursor": None}
 
     async def loaded_list(self, ctx: RequestContext, p: ThreadLoadedListParams) -> dict[str, Any]:
         ids = sorted(self.manager.loaded)
