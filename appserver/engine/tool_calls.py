@@ -87,13 +87,19 @@ def _ids(ops: TurnOps) -> dict[str, Any]:
 
 
 def _needs_approval(ops: TurnOps, command: str, confined: bool) -> bool:
-    policy = ops.thread.settings.approval_policy
+    """Whether to ask before running ``command``.
+
+    ``confined`` is False only for a restricted sandbox mode without a sandbox here (no
+    bubblewrap): such a command is asked about rather than run unconfined, even a known-safe
+    one under ``untrusted`` (approval ``never`` refuses it before this is consulted). The one
+    exception is a command the client accepted for the session, which runs as accepted.
+    """
     if command in ops.thread.approved_commands:
         return False
-    if policy == "untrusted":
+    if not confined:
+        return True
+    if ops.thread.settings.approval_policy == "untrusted":
         return not shell.is_known_safe(command)
-    if policy in ("on-request", "on-failure"):
-        return not confined
     return False
 
 
@@ -145,9 +151,10 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
             return "exec_command failed: command rejected by user"
         if decision.kind == "acceptForSession":
             ops.thread.approved_commands.add(command)
-        if wrapped is None:
-            wrapped = argv  # approved explicitly: may run without the sandbox
-    assert wrapped is not None
+    if wrapped is None:
+        # No sandbox here, and the client accepted this command just now or for the session
+        # (`_needs_approval` asks about every other unconfined command): run it as accepted.
+        wrapped = argv
     result = await _run(ops, item, wrapped, cwd, timeout_ms)
     if (
         settings.approval_policy == "on-failure"
@@ -179,17 +186,31 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
 async def _ask_command(
     ops: TurnOps, item: dict[str, Any], command: str, cwd: Path, reason: str | None
 ) -> Decision:
+    """Ask the client about a command, in the reference server's shape.
+
+    Like Codex 0.169.0 (``transcript-approval.jsonl``): ``kind`` and ``environmentId`` are
+    always sent, ``reason`` only when there is one, and ``availableDecisions`` lists accept,
+    accept with the proposed execpolicy amendment, and cancel (``decline`` is not offered
+    but still understood, as it is by the reference).
+    """
     argv = shell.shell_argv(command)
-    params = {
-        **_ids(ops),
-        "itemId": item["id"],
-        "startedAtMs": now_ms(),
-        "reason": reason,
-        "command": command,
-        "cwd": str(cwd),
-        "commandActions": item["commandActions"],
-        "proposedExecpolicyAmendment": argv[2:] if len(argv) > 2 else argv,
-    }
+    amendment = argv[2:] if len(argv) > 2 else argv
+    params: dict[str, Any] = {"kind": "command", **_ids(ops), "itemId": item["id"]}
+    params["startedAtMs"] = now_ms()
+    params["environmentId"] = "local"
+    if reason is not None:
+        params["reason"] = reason
+    params.update(
+        command=command,
+        cwd=str(cwd),
+        commandActions=item["commandActions"],
+        proposedExecpolicyAmendment=amendment,
+        availableDecisions=[
+            "accept",
+            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}},
+            "cancel",
+        ],
+    )
     return parse_decision(await ops.ask("item/commandExecution/requestApproval", params))
 
 

@@ -1,6 +1,8 @@
 """More engine paths: the Chat Completions wire API, the scripted provider configured in
-config.toml, restricted sandboxes without bubblewrap (ask instead of running unconfined), a
-pending approval replayed to a client that resumes the thread, and kill -9 mid-turn.
+config.toml, restricted sandboxes without bubblewrap (ask instead of running unconfined, even
+a known-safe command under ``untrusted``; a command accepted for the session runs again without
+asking), the shape of a command approval request, a pending approval replayed to a client that
+resumes the thread, and kill -9 mid-turn.
 """
 
 from __future__ import annotations
@@ -92,10 +94,84 @@ async def test_restricted_sandbox_without_bwrap_asks(
         await run_turn(c, tid, "run it")
         req = await next_request(c)
         assert req["method"] == "item/commandExecution/requestApproval"
+        # The reference's shape (transcript-approval.jsonl): kind, environmentId and
+        # availableDecisions always; no `reason` when there is none.
+        params = req["params"]
+        assert params["kind"] == "command" and params["environmentId"] == "local"
+        assert "reason" not in params
+        amendment = params["proposedExecpolicyAmendment"]
+        assert params["availableDecisions"] == [
+            "accept",
+            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}},
+            "cancel",
+        ]
         await c.send({"id": req["id"], "result": {"decision": "decline"}})
         assert (await completed_turn(c))["status"] == "completed"
         outputs = [m for m in c.seen if m.get("method") == "item/commandExecution/outputDelta"]
         assert outputs == []
+
+
+NO_BWRAP = {**ENV, "APPSERVER_SANDBOX_BACKEND": "none"}
+
+
+def command_items(c: Any) -> list[dict[str, Any]]:
+    return [
+        m["params"]["item"]
+        for m in c.seen
+        if m.get("method") == "item/completed" and m["params"]["item"]["type"] == "commandExecution"
+    ]
+
+
+async def test_known_safe_command_without_bwrap_still_asks(
+    transport: str, home: Path, model: Any
+) -> None:
+    # `untrusted` skips the ask for a known-safe command only when it can run confined.
+    write_config(home, model.base_url, approval="untrusted", sandbox="workspace-write")
+    (home / "listed.txt").write_text("x\n")
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": "ls"}),
+        mm.sse_text("listed"),
+    )
+    async with open_client(transport, home, env=NO_BWRAP) as c:
+        tid = await start_thread(c, home)
+        await run_turn(c, tid, "list")
+        req = await next_request(c)
+        assert req["method"] == "item/commandExecution/requestApproval"
+        assert req["params"]["itemId"] == "call_1" and req["params"]["command"] == "ls"
+        assert command_items(c) == []  # nothing ran before the answer
+        await c.send({"id": req["id"], "result": {"decision": "accept"}})
+        assert (await completed_turn(c))["status"] == "completed"
+        [item] = command_items(c)
+        assert item["status"] == "completed" and item["exitCode"] == 0
+        assert "listed.txt" in item["aggregatedOutput"]
+        assert not any("internal error" in str(m) for m in c.seen)
+
+
+async def test_accept_for_session_without_bwrap_runs_again_directly(
+    transport: str, home: Path, model: Any
+) -> None:
+    write_config(home, model.base_url, approval="on-request", sandbox="workspace-write")
+    cmd = "echo session-approved"
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": cmd}),
+        mm.sse_text("first"),
+        mm.sse_function_call("call_2", "shell_command", {"command": cmd}),
+        mm.sse_text("second"),
+    )
+    async with open_client(transport, home, env=NO_BWRAP) as c:
+        tid = await start_thread(c, home)
+        await run_turn(c, tid, "once")
+        req = await next_request(c)
+        assert req["params"]["itemId"] == "call_1"
+        await c.send({"id": req["id"], "result": {"decision": "acceptForSession"}})
+        assert (await completed_turn(c))["status"] == "completed"
+        await run_turn(c, tid, "again")
+        assert (await completed_turn(c))["status"] == "completed"
+        assert len([m for m in c.seen if is_request(m)]) == 1
+        items = command_items(c)
+        assert [i["id"] for i in items] == ["call_1", "call_2"]
+        assert all(i["status"] == "completed" and i["exitCode"] == 0 for i in items)
+        assert all(i["aggregatedOutput"] == "session-approved\n" for i in items)
 
 
 async def test_pending_approval_is_replayed_on_resume(home: Path, model: Any) -> None:
