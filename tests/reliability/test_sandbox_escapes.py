@@ -1,14 +1,15 @@
 """Writes outside the writable roots, through real turns against the mock model.
 
-Covers, in ``read-only`` and ``workspace-write`` with bubblewrap: ``apply_patch`` calls that
-add, update, delete or move files through ``..``, through symlinks pointing out of the
-workspace (a directory link, a file link, a dangling link) and through absolute paths
-elsewhere never change anything outside the roots when the approval policy is ``never``; with
-``on-request`` they ask first, a decline writes nothing and an accept does (so the paths really
-are writable by the OS). ``shell_command`` calls that write through the same routes, or run
-from a ``workdir`` outside, fail inside the sandbox; with ``on-failure`` the server asks before
-running them unconfined and a decline leaves nothing behind. In ``read-only`` the workspace
-itself is not writable either. The workspace lives outside ``/tmp`` (a default writable root).
+Covers, in ``read-only`` and ``workspace-write``: ``apply_patch`` calls that add, update,
+delete or move files through ``..``, through symlinks pointing out of the workspace (a
+directory link, a file link, a dangling link) and through absolute paths elsewhere never change
+anything outside the roots when the approval policy is ``never``; with ``on-request`` they ask
+first, a decline writes nothing and an accept does (so the paths really are writable by the
+OS). These need no bubblewrap and run everywhere. With bubblewrap (skipped without it):
+``shell_command`` calls that write through the same routes, or run from a ``workdir`` outside,
+fail inside the sandbox; with ``on-failure`` the server asks before running them unconfined and
+a decline leaves nothing behind. In ``read-only`` the workspace itself is not writable either.
+The workspace lives outside ``/tmp`` (a default writable root).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from tests.engine.test_turns import completed_turn, items_of, run_turn, start_th
 from tests.harness import WireClient, is_request, open_client
 from tests.support import mock_model as mm
 
-pytestmark = pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap unavailable")
+# Only the command tests need bubblewrap: a patch's target paths are checked by the server
+# itself, so the patch tests run everywhere.
+needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap unavailable")
 
 MODES = ["read-only", "workspace-write"]
 
@@ -177,6 +180,7 @@ async def test_escaping_patch_asks_first(home: Path, model: Any, layout: Layout,
     assert after == before
 
 
+@needs_bwrap
 @pytest.mark.parametrize("mode", MODES)
 async def test_escaping_commands_fail_in_the_sandbox(
     home: Path, model: Any, layout: Layout, mode: str
@@ -209,6 +213,7 @@ async def test_escaping_commands_fail_in_the_sandbox(
     assert not (Path.home() / ".appserver-sandbox-escape-probe").exists()
 
 
+@needs_bwrap
 async def test_failed_command_asks_before_running_unconfined(
     home: Path, model: Any, layout: Layout
 ) -> None:
