@@ -121,9 +121,9 @@ class ThreadManager:
             history=history.rebuild_history(lines),
             writer=RolloutWriter(rec.path),
         )
-        usage = history.last_token_usage(lines)
-        if usage and isinstance(usage.get("total"), dict):
-            thread.token_total = dict(usage["total"])
+        total = history.last_token_total(lines)
+        if total:
+            thread.token_total = total
         self._load(thread, originator)
         return thread, history.rebuild_turns(lines)
 

@@ -26,6 +26,7 @@ from appserver.engine.providers import events as ev
 from appserver.engine.providers.events import ModelClient, ModelRequest, ProviderError
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_s
 from appserver.engine.tool_specs import TOOLS
+from appserver.store import history
 
 log = logging.getLogger("appserver.engine")
 
@@ -261,7 +262,10 @@ class TurnRunner:
         for key, value in last.items():
             total[key] = total.get(key, 0) + value
         info = {"total": dict(total), "last": last, "modelContextWindow": None}
-        self.record("event_msg", {"type": "token_count", "info": info})
+        self.record(
+            "event_msg",
+            {"type": "token_count", "info": history.token_count_info(total, last, None)},
+        )
         ids = {"threadId": self.thread.id, "turnId": self.turn.id}
         await self.emit("thread/tokenUsage/updated", {**ids, "tokenUsage": info})
 

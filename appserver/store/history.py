@@ -115,6 +115,28 @@ def rebuild_history(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return history
 
 
+# Token usage on the wire (``TokenUsageBreakdown``) and in a rollout's ``token_count`` event,
+# which names its fields the way Codex writes them.
+_USAGE_FIELDS = (
+    ("totalTokens", "total_tokens"),
+    ("inputTokens", "input_tokens"),
+    ("cachedInputTokens", "cached_input_tokens"),
+    ("outputTokens", "output_tokens"),
+    ("reasoningOutputTokens", "reasoning_output_tokens"),
+)
+
+
+def token_count_info(
+    total: dict[str, int], last: dict[str, int], context_window: int | None
+) -> dict[str, Any]:
+    """The ``info`` of a ``token_count`` event, as Codex writes it, from wire-shaped usage."""
+    return {
+        "total_token_usage": {rollout: total.get(wire, 0) for wire, rollout in _USAGE_FIELDS},
+        "last_token_usage": {rollout: last.get(wire, 0) for wire, rollout in _USAGE_FIELDS},
+        "model_context_window": context_window,
+    }
+
+
 def last_token_usage(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The ``info`` of the last ``token_count`` event that had one, else None."""
     found: dict[str, Any] | None = None
@@ -123,6 +145,25 @@ def last_token_usage(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
         if event.get("type") == "token_count" and isinstance(info, dict):
             found = info
     return copy.deepcopy(found) if found is not None else None
+
+
+def last_token_total(lines: list[dict[str, Any]]) -> dict[str, int] | None:
+    """The thread's running token total (wire-shaped) from its last ``token_count``: Codex's
+    ``total_token_usage``, or the wire-shaped ``total`` that earlier versions wrote."""
+    info = last_token_usage(lines)
+    if info is None:
+        return None
+    codex = info.get("total_token_usage")
+    if isinstance(codex, dict):
+        return {
+            wire: value
+            for wire, rollout in _USAGE_FIELDS
+            if isinstance(value := codex.get(rollout), int)
+        }
+    total = info.get("total")
+    if isinstance(total, dict):
+        return {k: v for k, v in total.items() if isinstance(k, str) and isinstance(v, int)}
+    return None
 
 
 def thread_meta(lines: list[dict[str, Any]]) -> dict[str, Any]:

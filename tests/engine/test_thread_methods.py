@@ -197,3 +197,12 @@ async def test_plan_and_token_usage(transport: str, home: Path, model: Any) -> N
         usage = [m["params"] for m in c.seen if m.get("method") == "thread/tokenUsage/updated"]
         assert usage[-1]["tokenUsage"]["total"]["totalTokens"] == 38
         assert usage[-1]["tokenUsage"]["last"]["inputTokens"] == 12
+    rollout = next(home.rglob("rollout-*.jsonl")).read_text()
+    assert '"total_token_usage":' in rollout  # the token_count event as Codex writes it
+    model.add(mm.sse_text("again", usage=USAGE))
+    async with open_client(transport, home, env=ENV) as c:  # the total survives a restart
+        await c.call("thread/resume", {"threadId": tid})
+        await run_turn(c, tid, "once more")
+        assert (await completed_turn(c))["status"] == "completed"
+        usage = [m["params"] for m in c.seen if m.get("method") == "thread/tokenUsage/updated"]
+        assert usage[-1]["tokenUsage"]["total"]["totalTokens"] == 57

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from appserver.store.history import (
+    last_token_total,
     last_token_usage,
     rebuild_history,
     rebuild_turns,
     thread_meta,
+    token_count_info,
 )
 from appserver.store.rollout import RolloutWriter, read_rollout
 
@@ -157,6 +159,23 @@ def test_last_token_usage() -> None:
         ev({"type": "token_count", "info": None}),
     ]
     assert last_token_usage(lines) == second
+
+
+def test_last_token_total_reads_codex_and_earlier_shapes() -> None:
+    codex = token_count_info({"totalTokens": 19, "inputTokens": 12}, {"totalTokens": 19}, None)
+    assert codex["total_token_usage"]["total_tokens"] == 19
+    assert codex["last_token_usage"]["input_tokens"] == 0
+    lines = [ev({"type": "token_count", "info": codex})]
+    assert last_token_total(lines) == {
+        "totalTokens": 19,
+        "inputTokens": 12,
+        "cachedInputTokens": 0,
+        "outputTokens": 0,
+        "reasoningOutputTokens": 0,
+    }
+    earlier = {"total": {"totalTokens": 7}, "last": {"totalTokens": 7}}
+    assert last_token_total([ev({"type": "token_count", "info": earlier})]) == {"totalTokens": 7}
+    assert last_token_total([started("a")]) is None
 
 
 def test_thread_meta_name_and_preview() -> None:
