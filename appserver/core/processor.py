@@ -37,6 +37,7 @@ from appserver.protocol.envelope import (
 from appserver.protocol.errors import (
     INTERNAL_ERROR,
     OVERLOADED,
+    OVERLOADED_DATA,
     OVERLOADED_MESSAGE,
     RpcError,
     invalid_request,
@@ -162,7 +163,7 @@ class MessageProcessor:
         if self._ingress.put_nowait(conn.id, (conn, msg)):
             return True
         if isinstance(msg, Request):
-            err = RpcError(OVERLOADED, overload_message)
+            err = RpcError(OVERLOADED, overload_message, dict(OVERLOADED_DATA))
             conn.sink.send_now(outbound.error(msg.id, err.to_wire()))
             return True
         return False

@@ -16,6 +16,11 @@ OVERLOADED = -32001
 
 OVERLOADED_MESSAGE = "Server overloaded; retry later."
 
+# The -32001 reply's ``data``: Codex's Python SDK retries an overload only when ``data`` marks
+# it (``codex_error_info``), and the reference's bare -32001 is never retried
+# (known-failures.md #5). Code and message stay the reference's.
+OVERLOADED_DATA = {"codex_error_info": "server_overloaded"}
+
 
 class RpcError(Exception):
     """An error reply: raised by handlers, turned into ``{"error": ...}`` in one place."""

@@ -20,7 +20,11 @@ import orjson
 from tests.harness import TIMEOUT, StdioWire, server_env, spawn_stdio
 from tests.support.wire_recorder import RECORDER
 
-OVERLOADED = {"code": -32001, "message": "Server overloaded; retry later."}
+OVERLOADED = {
+    "code": -32001,
+    "message": "Server overloaded; retry later.",
+    "data": {"codex_error_info": "server_overloaded"},  # what Codex's SDK retries on
+}
 BURST = 2000
 
 

@@ -42,7 +42,11 @@ from tests.harness import (
 TOKEN = "s3cret-capability-token"
 INVALID_REQUEST = -32600
 SLOW_CLOSE_CODE = 1008
-OVERLOADED = {"code": -32001, "message": "Server overloaded; retry later."}
+OVERLOADED = {
+    "code": -32001,
+    "message": "Server overloaded; retry later.",
+    "data": {"codex_error_info": "server_overloaded"},  # what Codex's SDK retries on
+}
 
 
 @contextlib.asynccontextmanager
