@@ -12,6 +12,10 @@ phase runs in its own subprocess too, so this process is always just the client)
   ``item/agentMessage/delta`` notifications: deltas per second at the client, and the time
   from the last delta received to ``turn/completed`` (the scripted model's "last byte" is its
   last delta);
+* ``lastbyte`` a turn against a real HTTP model on loopback (``bench/model.py``, Responses-API
+  SSE), over stdio and WebSocket: the time from the model process's last byte written to
+  ``turn/completed`` received by the client, with the model holding its last byte until the
+  client has all of the text (so the server is caught up, as behind a real model);
 * ``slow``     a slow WebSocket reader (one message per 10 ms) beside a fast one.
 
 Each figure is the median of ``--runs`` runs with min and max. Results go to stdout as a
@@ -44,9 +48,12 @@ import orjson
 
 from bench.stats import Figure, percentile
 from bench.wire import (
+    DELTA,
+    TURN_COMPLETED,
     Closed,
     StdioServer,
     Timeout,
+    WsClient,
     cpu_seconds,
     line,
     rss_kb,
@@ -58,7 +65,9 @@ RESULTS_DIR = ROOT / "bench" / "results"
 CHEAP_METHODS = ["thread/list", "model/list", "config/read", "account/read"]
 OVERLOADED = -32001
 BURST_WAIT_S = 20.0
-PHASES = ["startup", "requests", "inproc", "stdio", "ws1", "ws10", "slow"]
+PHASES = ["startup", "requests", "inproc", "stdio", "ws1", "ws10", "lastbyte", "slow"]
+MODEL_KEY_ENV = "APPSERVER_BENCH_MODEL_KEY"
+ITEM_COMPLETED = b'"item/completed"'
 
 
 @dataclass
@@ -339,14 +348,16 @@ def phase_stdio(b: Bench) -> None:
 class WsServer:
     """Our server on a kernel-chosen loopback port, or an external ``--ws-url``."""
 
-    def __init__(self, b: Bench) -> None:
+    def __init__(
+        self, b: Bench, home: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         if b.args.ws_url:
             self.url = b.args.ws_url
             return
         argv = [sys.executable, "-m", "appserver", "serve", "--ws", "127.0.0.1:0"]
-        argv += ["--home", str(b.new_home())]
-        self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, env=b.env())
+        argv += ["--home", str(home or b.new_home())]
+        self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, env=env or b.env())
         found = threading.Event()
         self.url = ""
         log_path = b.work / f"ws{self.proc.pid}.stderr"
@@ -387,8 +398,10 @@ class WsServer:
 
 
 @contextlib.contextmanager
-def ws_server(b: Bench) -> Iterator[WsServer]:
-    server = WsServer(b)
+def ws_server(
+    b: Bench, home: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[WsServer]:
+    server = WsServer(b, home, env)
     try:
         yield server
     finally:
@@ -466,6 +479,180 @@ def phase_ws(b: Bench, clients: int) -> None:
                 b.fig(f"{prefix}.slowest_client_per_s", "/s").add(min(rates))
         b.fig(f"{prefix}.peak_rss_mb", "MB").add(server.peak_rss_mb())
     b.log(f"ws{clients}: {b.fig(f'{prefix}.median_client_per_s', '/s').text(0)} per client")
+
+
+# -- last byte of a real HTTP model → turn/completed -------------------------------------------
+
+
+class ModelProc:
+    """``bench/model.py`` in its own process: the loopback HTTP model and its timestamps."""
+
+    def __init__(self, b: Bench, name: str) -> None:
+        argv = [sys.executable, "-m", "bench.model", "--chunk", b.args.chunk]
+        argv += ["--count", str(b.args.model_deltas)]
+        self.proc = StdioServer(argv, b.env(), b.work / f"model-{name}.stderr")
+        hello = orjson.loads(self.proc.read_lines(time.perf_counter() + 30)[0])
+        self.url: str = hello["url"]
+        self.clock: str = hello["clock"]
+
+    def release(self) -> None:
+        """Let the held reply send its last bytes."""
+        self.proc.write(b"release\n")
+
+    def stamp(self, deadline: float) -> dict[str, Any]:
+        """The model's line about the reply it just finished (``last_byte`` or ``error``)."""
+        return dict(orjson.loads(self.proc.read_lines(deadline)[0]))
+
+    def close(self) -> None:
+        self.proc.close()
+
+
+def _model_home(b: Bench, model_url: str) -> Path:
+    """A fresh home whose config.toml points the server at the loopback HTTP model."""
+    home = b.new_home()
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f"""model = "bench-model"
+model_provider = "benchmodel"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+
+[model_providers.benchmodel]
+name = "Benchmark HTTP model (loopback)"
+base_url = "{model_url}"
+wire_api = "responses"
+env_key = "{MODEL_KEY_ENV}"
+request_max_retries = 0
+stream_max_retries = 0
+""",
+        encoding="utf-8",
+    )
+    return home
+
+
+def _http_turn(
+    client: StdioServer | WsClient, model: ModelProc, expect: str, timeout: float = 60.0
+) -> dict[str, Any]:
+    """One turn against the held HTTP model: the client reads the text; once it has all of
+    it, the model is released; ``turn/completed`` read → the model's last-byte timestamp."""
+    started = client.request("thread/start", {})
+    thread_id = started["result"]["thread"]["id"]
+    client.send(
+        {
+            "id": client.next_id(),
+            "method": "turn/start",
+            "params": {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]},
+        }
+    )
+    deadline = time.perf_counter() + timeout
+    parts: list[str] = []
+    have = 0
+    released = False
+    item_done = None
+    while True:
+        batch = client.messages(deadline)
+        now = time.perf_counter()
+        for raw in batch:
+            if item_done is None and released and ITEM_COMPLETED in raw:
+                msg = orjson.loads(raw)
+                item = msg.get("params", {}).get("item") or {}
+                if msg.get("method") == "item/completed" and item.get("type") == "agentMessage":
+                    item_done = now
+            elif DELTA in raw:
+                msg = orjson.loads(raw)
+                if msg.get("method") == "item/agentMessage/delta":
+                    delta = msg["params"]["delta"]
+                    parts.append(delta)
+                    have += len(delta)
+            elif TURN_COMPLETED in raw:
+                msg = orjson.loads(raw)
+                if msg.get("method") == "turn/completed":
+                    if not released:  # the turn ended early; free the held reply anyway
+                        model.release()
+                    stamp = model.stamp(deadline)
+                    return {
+                        "completed": now,
+                        "item_completed": item_done,
+                        "last_byte": stamp.get("last_byte"),
+                        "released": released and stamp.get("released", False),
+                        "error": stamp.get("error"),
+                        "exact": "".join(parts) == expect,
+                        "status": msg["params"]["turn"].get("status"),
+                    }
+        if not released and have >= len(expect):
+            model.release()
+            released = True
+
+
+def _http_turns(
+    b: Bench, name: str, client: StdioServer | WsClient, model: ModelProc
+) -> list[float]:
+    expect = b.args.chunk * b.args.model_deltas
+    fig = b.fig(f"lastbyte.{name}.ms", "ms")
+    item_fig = b.fig(f"lastbyte.{name}.to_item_completed_ms", "ms")
+    exact = b.fig(f"lastbyte.{name}.exact", "")
+    for run in range(b.args.runs + 1):  # run 0 warms up (first turn of a fresh server)
+        got = _http_turn(client, model, expect)
+        ok = got["released"] and got["last_byte"] is not None and got["status"] == "completed"
+        if not ok:
+            b.log(f"lastbyte {name}: turn {run} went wrong: {got}")
+            continue
+        ms = (got["completed"] - got["last_byte"]) * 1000.0
+        if run == 0:
+            b.notes.setdefault("lastbyte_first_turn_ms", {})[name] = ms
+            continue
+        fig.add(ms)
+        if got["item_completed"] is not None:
+            item_fig.add((got["item_completed"] - got["last_byte"]) * 1000.0)
+        exact.add(1.0 if got["exact"] else 0.0)
+    return fig.runs
+
+
+@contextlib.contextmanager
+def model_proc(b: Bench, name: str) -> Iterator[ModelProc]:
+    model = ModelProc(b, name)
+    try:
+        yield model
+    finally:
+        model.close()
+
+
+def phase_lastbyte(b: Bench) -> None:
+    clock = time.get_clock_info("perf_counter").implementation
+    if "CLOCK_MONOTONIC" not in clock:
+        b.log(f"lastbyte: skipped (perf_counter is {clock}, not one clock for all processes)")
+        return
+    b.notes["lastbyte_model"] = {"deltas": b.args.model_deltas, "chunk": b.args.chunk}
+    env = {**b.env(), MODEL_KEY_ENV: "sk-bench-loopback"}
+    # A model process per transport: a failed turn can leave a reply held, and that must not
+    # shift the next transport's timestamps.
+    with model_proc(b, "stdio") as model:
+        if model.clock != clock:
+            b.log(f"lastbyte: skipped (the model's clock is {model.clock}, ours {clock})")
+            return
+        home = _model_home(b, model.url)
+        server = StdioServer(b.stdio_argv(home), env, b.work / f"{home.name}.stderr")
+        try:
+            server.initialize()
+            _http_turns(b, "stdio", server, model)
+        except (Closed, Timeout, KeyError) as exc:
+            b.log(f"lastbyte stdio failed: {exc!r}")
+        finally:
+            server.close()
+    b.log(f"lastbyte stdio: {b.fig('lastbyte.stdio.ms', 'ms').text(3)}")
+    if not b.ours or b.args.ws_url:
+        b.log("lastbyte ws: skipped (only for our server, which this phase configures)")
+        return
+    with model_proc(b, "ws") as model, ws_server(b, _model_home(b, model.url), env) as wss:
+        ws = WsClient(wss.url)
+        try:
+            ws.initialize()
+            _http_turns(b, "ws", ws, model)
+        except (Closed, Timeout, KeyError) as exc:
+            b.log(f"lastbyte ws failed: {exc!r}")
+        finally:
+            ws.close()
+    b.log(f"lastbyte ws: {b.fig('lastbyte.ws.ms', 'ms').text(3)}")
 
 
 def phase_slow(b: Bench) -> None:
@@ -588,8 +775,21 @@ TARGETS: list[tuple[str, str, str, Check | None]] = [
         None,
     ),
     (
+        "lastbyte.stdio.ms",
+        "HTTP model's last byte written → turn/completed received (stdio)",
+        "≤ 2 ms",
+        lambda v: v <= 2.0,
+    ),
+    ("lastbyte.ws.ms", "  same, WebSocket", "", None),
+    (
+        "lastbyte.stdio.to_item_completed_ms",
+        "  stdio: of it, last byte → the message's item/completed",
+        "",
+        None,
+    ),
+    (
         "stream.stdio.last_delta_to_completed_ms",
-        "last delta received → turn/completed (stdio; scripted model)",
+        "last delta received → turn/completed received (stdio; scripted model)",
         "≤ 2 ms",
         lambda v: v <= 2.0,
     ),
@@ -640,6 +840,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--burst", type=int, default=2000)
     ap.add_argument("--deltas", type=int, default=100_000, help="deltas in the streamed turn")
     ap.add_argument("--chunk", default="x", help="text of each streamed delta")
+    ap.add_argument(
+        "--model-deltas",
+        type=int,
+        default=200,
+        help="deltas per reply of the HTTP model (lastbyte)",
+    )
     ap.add_argument("--pace-for-s", type=float, default=20.0, help="slow reader pacing window")
     ap.add_argument("--only", help=f"comma-separated phases of {','.join(PHASES)}")
     ap.add_argument("--quick", action="store_true", help="3 runs, 500 requests, 20k deltas")
@@ -657,7 +863,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"unknown phases: {sorted(unknown)}")
     if args.server_cmd:
-        phases = [p for p in phases if p in ("startup", "requests", "stdio")]
+        phases = [p for p in phases if p in ("startup", "requests", "stdio", "lastbyte")]
         if args.ws_url:
             phases += [p for p in ("ws1", "ws10", "slow") if p in (args.only or ",".join(PHASES))]
     with tempfile.TemporaryDirectory(prefix="appserver-bench-") as tmp:
@@ -669,6 +875,7 @@ def main(argv: list[str] | None = None) -> None:
             "stdio": lambda: phase_stdio(b),
             "ws1": lambda: phase_ws(b, 1),
             "ws10": lambda: phase_ws(b, 10),
+            "lastbyte": lambda: phase_lastbyte(b),
             "slow": lambda: phase_slow(b),
         }
         prime = b.spawn_stdio(b.new_home())  # untimed: fills the bytecode cache
