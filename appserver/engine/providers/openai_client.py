@@ -27,7 +27,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
@@ -228,6 +228,35 @@ class _OpenAIBackedClient:
         headers.update(self.info.headers(env))
         headers.update(req.headers)
         return headers
+
+    async def _post_stream(
+        self,
+        client: AsyncOpenAI,
+        path: str,
+        body: dict[str, Any],
+        req: ModelRequest,
+        key: str | None,
+    ) -> openai.AsyncStream[object]:
+        """POST ``body`` to ``path`` and stream the server-sent events as the JSON they carry.
+
+        ``client.post`` with ``cast_to=object`` is the package's own call for an endpoint
+        without its typed models: auth, headers, errors and the SSE decoding stay the
+        package's, but each event arrives as the decoded JSON instead of being built into a
+        model tree (about 0.1 ms per text delta and over 1 ms for ``response.completed``, which
+        lay between a model's last byte and ``turn/completed``). The mappers read dicts anyway.
+        """
+        query = dict(self.info.query_params)
+        options: Any = {"headers": self._headers(req, key, "text/event-stream")}
+        if query:
+            options["params"] = query
+        return await client.post(
+            path,
+            cast_to=object,
+            body={**body, "stream": True, **(req.extra_body or {})},
+            options=options,
+            stream=True,
+            stream_cls=openai.AsyncStream[object],
+        )
 
     async def _raw_events(self, stream: Any) -> AsyncGenerator[dict[str, Any], None]:
         """The stream's events as dicts; failures become ProviderErrors. The gap between two
@@ -533,15 +562,8 @@ class ResponsesClient(_OpenAIBackedClient):
     async def stream(self, req: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         key = self._resolve_key()
         client = self._openai(key)
-        body = self._body(req)
         try:
-            stream = await client.responses.create(
-                stream=True,
-                **cast(Any, body),
-                extra_headers=self._headers(req, key, "text/event-stream"),
-                extra_query=dict(self.info.query_params) or None,
-                extra_body=req.extra_body or None,
-            )
+            stream = await self._post_stream(client, "/responses", self._body(req), req, key)
         except Exception as exc:
             raise _map_exception(exc, streaming=False) from exc
         mapper = ResponsesStreamMapper()
@@ -723,13 +745,7 @@ class ChatClient(_OpenAIBackedClient):
         client = self._openai(key)
         custom_tools = {str(t.get("name")) for t in req.tools if t.get("type") == "custom"}
         try:
-            stream = await client.chat.completions.create(
-                stream=True,
-                **cast(Any, self._body(req)),
-                extra_headers=self._headers(req, key, "text/event-stream"),
-                extra_query=dict(self.info.query_params) or None,
-                extra_body=req.extra_body or None,
-            )
+            stream = await self._post_stream(client, "/chat/completions", self._body(req), req, key)
         except Exception as exc:
             raise _map_exception(exc, streaming=False) from exc
 
