@@ -294,9 +294,16 @@ class ThreadManager:
             self._idle.set()
 
     async def _turn_finished(self, thread: LoadedThread) -> None:
-        if thread.writer is not None and thread.materialized:
-            thread.writer.flush()
+        writer = thread.writer
+        if writer is not None and thread.materialized:
             self._index(thread)
+            # The turn's lines are written already (unbuffered: a kill -9 loses none of them);
+            # the fsync that also survives power loss takes milliseconds, so it runs off the
+            # loop while turn/completed and everyone else's traffic go out.
+            try:
+                await asyncio.to_thread(writer.flush)
+            except OSError:  # EBADF included: an archive may close the file meanwhile
+                log.warning("could not fsync the rollout of thread %s", thread.id, exc_info=True)
         self.maybe_schedule_unload(thread)
 
     async def interrupt(self, thread: LoadedThread) -> ActiveTurn:
