@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -59,8 +58,6 @@ from .events import (
 
 # Sent to the `openai` package when a provider needs no key; the Authorization header is then
 # removed per request, so this value never leaves the process.
-log = logging.getLogger("appserver.engine")
-
 _NO_KEY_PLACEHOLDER = "no-key"
 _CONNECT_TIMEOUT_S = 30.0
 
@@ -181,9 +178,6 @@ class _OpenAIBackedClient:
         # one, so they are closed with this client, not when replaced.
         self._retired: list[AsyncOpenAI] = []
         self._counter = 0
-        # Closes of streams whose reply is complete, running while the turn moves on (see
-        # ``_release``); held here so that they finish before the client closes.
-        self._closing: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(provider={self.info.id!r}, base_url={self.info.base_url!r})"
@@ -279,28 +273,7 @@ class _OpenAIBackedClient:
                 raise _map_exception(exc, streaming=True) from exc
             yield _as_dict(raw)
 
-    async def _release(self, stream: openai.AsyncStream[object], *, complete: bool) -> None:
-        """Give a stream's connection back. Once the reply is complete nothing more is read
-        from it, yet closing it (the end of the body is still on its way) takes about 0.7 ms:
-        that runs in the background so that it does not sit between the model's last byte and
-        ``turn/completed``. Any other exit (an error, an interrupted turn) closes at once."""
-        if not complete:
-            await stream.close()
-            return
-        task = asyncio.create_task(self._close_quietly(stream))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
-    @staticmethod
-    async def _close_quietly(stream: openai.AsyncStream[object]) -> None:
-        try:
-            await stream.close()
-        except Exception:  # the reply was already complete: a failed close loses nothing
-            log.debug("closing a completed model stream failed", exc_info=True)
-
     async def aclose(self) -> None:
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
         for retired in self._retired:
             await retired.close()
         self._retired.clear()
@@ -608,7 +581,7 @@ class ResponsesClient(_OpenAIBackedClient):
         finally:
             # Releases the connection on every exit, including the consumer closing this
             # generator early (turn interrupted).
-            await self._release(stream, complete=mapper.completed)
+            await stream.close()
 
 
 # ---------------------------------------------------------------------------------------------
