@@ -94,13 +94,28 @@ def _needs_approval(ops: TurnOps, command: str, confined: bool) -> bool:
     one under ``untrusted`` (approval ``never`` refuses it before this is consulted). The one
     exception is a command the client accepted for the session, which runs as accepted.
     """
-    if command in ops.thread.approved_commands:
+    if command in ops.thread.approved_commands or _prefix_approved(ops, command):
         return False
     if not confined:
         return True
     if ops.thread.settings.approval_policy == "untrusted":
         return not shell.is_known_safe(command)
     return False
+
+
+def _prefix_approved(ops: TurnOps, command: str) -> bool:
+    prefixes = ops.thread.approved_prefixes
+    if not prefixes:
+        return False
+    words = shell.simple_command_words(command)
+    return words is not None and any(tuple(words[: len(p)]) == p for p in prefixes)
+
+
+def _approve_for_session(ops: TurnOps, command: str, decision: Decision) -> None:
+    ops.thread.approved_commands.add(command)
+    prefix = decision.amendment
+    if prefix and all(isinstance(word, str) for word in prefix):  # never an empty prefix
+        ops.thread.approved_prefixes.add(tuple(prefix))
 
 
 async def _shell(ops: TurnOps, call: ToolCall) -> str:
@@ -150,7 +165,7 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
                 raise TurnCancelled
             return "exec_command failed: command rejected by user"
         if decision.kind == "acceptForSession":
-            ops.thread.approved_commands.add(command)
+            _approve_for_session(ops, command, decision)
     if wrapped is None:
         # No sandbox here, and the client accepted this command just now or for the session
         # (`_needs_approval` asks about every other unconfined command): run it as accepted.
@@ -190,11 +205,13 @@ async def _ask_command(
 
     Like Codex 0.169.0 (``transcript-approval.jsonl``): ``kind`` and ``environmentId`` are
     always sent, ``reason`` only when there is one, and ``availableDecisions`` lists accept,
-    accept with the proposed execpolicy amendment, and cancel (``decline`` is not offered
-    but still understood, as it is by the reference).
+    accept with the proposed execpolicy amendment (the command's words; a compound command
+    has none and is offered ``acceptForSession`` instead), and cancel (``decline`` is not
+    offered but still understood, as it is by the reference).
     """
-    argv = shell.shell_argv(command)
-    amendment = argv[2:] if len(argv) > 2 else argv
+    # As the reference proposes it: the command's words, for a plain command; a compound one
+    # gets no prefix to approve (its words could hide a second command).
+    amendment = shell.simple_command_words(command)
     params: dict[str, Any] = {"kind": "command", **_ids(ops), "itemId": item["id"]}
     params["startedAtMs"] = now_ms()
     params["environmentId"] = "local"
@@ -207,7 +224,9 @@ async def _ask_command(
         proposedExecpolicyAmendment=amendment,
         availableDecisions=[
             "accept",
-            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}},
+            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}
+            if amendment is not None
+            else "acceptForSession",
             "cancel",
         ],
     )

@@ -100,6 +100,7 @@ async def test_restricted_sandbox_without_bwrap_asks(
         assert params["kind"] == "command" and params["environmentId"] == "local"
         assert "reason" not in params
         amendment = params["proposedExecpolicyAmendment"]
+        assert amendment == ["echo", "unconfined"]  # the command's words, as the reference
         assert params["availableDecisions"] == [
             "accept",
             {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}},
@@ -172,6 +173,43 @@ async def test_accept_for_session_without_bwrap_runs_again_directly(
         assert [i["id"] for i in items] == ["call_1", "call_2"]
         assert all(i["status"] == "completed" and i["exitCode"] == 0 for i in items)
         assert all(i["aggregatedOutput"] == "session-approved\n" for i in items)
+
+
+async def test_an_accepted_execpolicy_prefix_covers_plain_commands_only(
+    transport: str, home: Path, model: Any
+) -> None:
+    write_config(home, model.base_url, approval="untrusted", sandbox="danger-full-access")
+    first, second = home / "first", home / "second"
+    compound = f"touch {home / 'third'} && echo sneaky"
+    model.add(
+        mm.sse_function_call("call_1", "shell_command", {"command": f"touch {first}"}),
+        mm.sse_text("one"),
+        mm.sse_function_call("call_2", "shell_command", {"command": f"touch {second}"}),
+        mm.sse_text("two"),
+        mm.sse_function_call("call_3", "shell_command", {"command": compound}),
+        mm.sse_text("three"),
+    )
+    async with open_client(transport, home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        await run_turn(c, tid, "first")
+        req = await next_request(c)
+        assert req["params"]["proposedExecpolicyAmendment"] == ["touch", str(first)]
+        # The client widens the proposal to every `touch`, as an IDE's "always allow" does.
+        decision = {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": ["touch"]}}
+        await c.send({"id": req["id"], "result": {"decision": decision}})
+        assert (await completed_turn(c))["status"] == "completed"
+        await run_turn(c, tid, "second")  # a plain `touch`: no question
+        assert (await completed_turn(c))["status"] == "completed"
+        assert first.exists() and second.exists()
+        await run_turn(c, tid, "third")  # starts with `touch`, but hides a second command
+        req = await next_request(c)
+        assert req["params"]["itemId"] == "call_3"
+        assert req["params"]["proposedExecpolicyAmendment"] is None
+        assert req["params"]["availableDecisions"] == ["accept", "acceptForSession", "cancel"]
+        await c.send({"id": req["id"], "result": {"decision": "decline"}})
+        assert (await completed_turn(c))["status"] == "completed"
+        assert len([m for m in c.seen if is_request(m)]) == 2
+    assert not (home / "third").exists()
 
 
 async def test_pending_approval_is_replayed_on_resume(home: Path, model: Any) -> None:

@@ -421,3 +421,39 @@ def test_known_safe_argv_form() -> None:
     assert not is_known_safe(["bash", "-lc", "cat a > b"])
     assert not is_known_safe(["python3", "x.py"])
     assert not is_known_safe([])
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("touch /tmp/a", ["touch", "/tmp/a"]),
+        ("ls -la 'my dir'", ["ls", "-la", "my dir"]),
+        ("bash -lc 'git status --short'", ["git", "status", "--short"]),
+        ("echo 'a;b'", ["echo", "a;b"]),
+    ],
+)
+def test_simple_command_words(command: str, words: list[str]) -> None:
+    assert shell.simple_command_words(command) == words
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "touch a && rm -rf b",
+        "touch a; rm b",
+        "touch a | tee b",
+        "touch a &",
+        "touch a\nrm b",
+        "touch a > b",
+        "touch $(rm b)",
+        "touch `rm b`",
+        "touch $HOME",
+        "FOO=1 touch a",
+        "(touch a)",
+        "bash -lc 'touch a; rm b'",
+        "echo 'unterminated",
+        "",
+    ],
+)
+def test_compound_commands_have_no_simple_words(command: str) -> None:
+    assert shell.simple_command_words(command) is None

@@ -444,6 +444,30 @@ def _action_for(words: list[str], after_pipe: bool) -> dict[str, Any] | None:
     return unknown
 
 
+_PUNCTUATION = frozenset("();<>|&")
+
+
+def simple_command_words(command: str) -> list[str] | None:
+    """The words of ``command`` when it is one plain command, else None: no operators, no
+    background ``&``, no redirections, subshells or expansions (``$``, backquotes), no
+    environment prefix and no line break (bash runs each line as a command). ``bash -lc
+    SCRIPT`` is read through. These are the commands an approved execpolicy prefix may match:
+    anything else could hide a second command behind the approved words."""
+    if "\n" in command or "\r" in command:
+        return None
+    tokens = _tokens(command)
+    if not tokens:
+        return None
+    inner = _unwrap_shell(tokens)
+    if inner is not None:
+        return simple_command_words(inner)
+    if any(set(t) <= _PUNCTUATION for t in tokens):
+        return None
+    if any(c in t for t in tokens for c in "<>()$`") or "=" in tokens[0]:
+        return None
+    return tokens
+
+
 def command_actions(command: str) -> list[dict[str, Any]]:
     """Parsed intents of a display command for v2 ``commandActions``. Never raises.
 
