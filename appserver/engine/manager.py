@@ -372,6 +372,21 @@ class ThreadManager:
         self.store.archive(thread_id)
         await self.outbox.broadcast("thread/archived", {"threadId": thread_id})
 
+    async def delete(self, thread_id: str) -> None:
+        """Forget a thread: unload it, remove its rollout and index row, tell every client.
+        A running turn must be interrupted first; an ephemeral thread only unloads."""
+        thread = self.loaded.get(thread_id)
+        if thread is not None and thread.active_turn is not None:
+            raise invalid_request(f"thread {thread_id} has an active turn; interrupt it first")
+        rec = self.store.get(thread_id)
+        if rec is None and thread is None:
+            raise invalid_request(f"no rollout found for thread id {thread_id}")
+        if thread is not None:
+            await self.unload(thread_id, force=True)
+        if rec is not None:
+            self.store.delete(thread_id)
+        await self.outbox.broadcast("thread/deleted", {"threadId": thread_id})
+
     async def unarchive(self, thread_id: str) -> ThreadRecord:
         rec = self._record(thread_id)
         if rec.archived:

@@ -73,10 +73,6 @@ _EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents:
 # shorter one.
 NOT_YET_REASONS: dict[str, str] = {
     # threads
-    "thread/delete": (
-        "no blocker, just not built: it would delete the rollout and its index row and "
-        "send `thread/deleted`; `thread/archive` takes a thread out of the list meanwhile"
-    ),
     "thread/goal/*": (
         "the goal feature (an objective with a token budget tracked across turns, "
         "`thread/goal/updated`) is not in the turn runner"

@@ -313,6 +313,13 @@ class ThreadStore:
         target_dir = self.rollout_path_for(rec.id, created).parent
         return self._move(rec, target_dir / rec.path.name, archived=False)
 
+    def delete(self, thread_id: str) -> None:
+        """Remove the thread's rollout (live or archived) and its row. The file goes first: a
+        crash between the two leaves a row without a file, which the next open drops."""
+        rec = self._require(thread_id)
+        rec.path.unlink(missing_ok=True)
+        self._db.execute("DELETE FROM threads WHERE id = ?", (thread_id,))
+
     def _require(self, thread_id: str) -> ThreadRecord:
         rec = self.get(thread_id)
         if rec is None:

@@ -77,6 +77,36 @@ async def test_naming_a_new_thread_writes_no_rollout_until_its_first_message(
         assert read["thread"]["name"] == "Early name"
 
 
+async def test_delete_removes_the_rollout_and_tells_every_client(
+    transport: str, home: Path, model: Any
+) -> None:
+    write_config(home, model.base_url)
+    model.add(mm.sse_text("kept"), mm.sse_text("gone"), mm.sse_text("busy"))
+    async with open_client(transport, home, env=ENV) as c:
+        kept = await start_thread(c, home)
+        await run_turn(c, kept, "keep me")
+        await completed_turn(c)
+        gone = await start_thread(c, home)
+        await run_turn(c, gone, "delete me")
+        await completed_turn(c)
+        assert len(list(home.rglob("rollout-*.jsonl"))) == 2
+        assert await c.call("thread/delete", {"threadId": gone}) == {}
+        assert (await c.notification("thread/deleted"))["params"] == {"threadId": gone}
+        assert [t["id"] for t in (await c.call("thread/list", {}))["data"]] == [kept]
+        assert gone not in (await c.call("thread/loaded/list", {}))["data"]
+        read = await c.request("thread/read", {"threadId": gone})
+        assert read["error"]["message"] == f"thread not loaded: {gone}"
+        again = await c.request("thread/delete", {"threadId": gone})
+        assert again["error"]["message"] == f"no rollout found for thread id {gone}"
+        # an archived thread's rollout goes too
+        await c.call("thread/archive", {"threadId": kept})
+        await c.call("thread/delete", {"threadId": kept})
+        assert not list(home.rglob("rollout-*.jsonl"))
+        assert (await c.call("thread/list", {"archived": True}))["data"] == []
+    async with open_client(transport, home, env=ENV) as c:  # the index agrees after a restart
+        assert (await c.call("thread/list", {}))["data"] == []
+
+
 async def test_metadata_update_is_tri_state(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url)
     async with open_client(transport, home, env=ENV) as c:

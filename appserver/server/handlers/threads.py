@@ -147,6 +147,7 @@ class ThreadHandlers:
         r.register("thread/loaded/list", ThreadLoadedListParams, self.loaded_list, scope=i)
         r.register("thread/archive", ThreadIdParams, self.thread_archive, scope=t)
         r.register("thread/unarchive", ThreadIdParams, self.thread_unarchive, scope=t)
+        r.register("thread/delete", ThreadIdParams, self.thread_delete, scope=t)
         r.register("thread/name/set", ThreadNameSetParams, self.name_set, scope=t)
         r.register("thread/unsubscribe", ThreadIdParams, self.unsubscribe, scope=t)
         r.register(
@@ -356,6 +357,11 @@ class ThreadHandlers:
     async def thread_archive(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
         _check_thread_id(p.thread_id)
         await self.manager.archive(p.thread_id)
+        return {}
+
+    async def thread_delete(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
+        _check_thread_id(p.thread_id)
+        await self.manager.delete(p.thread_id)
         return {}
 
     async def thread_unarchive(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
