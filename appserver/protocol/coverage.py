@@ -62,10 +62,6 @@ _ATTACHMENTS = (
     "server-persisted thread attachments (typed payloads keyed by an identity, with reverse "
     "lookup): the store keeps rollouts and a thread index only, with no attachment table"
 )
-_PAGED_HISTORY = (
-    "no blocker, just not built: paging over the rollout's turns; `thread/read "
-    "{includeTurns: true}` returns every turn at once meanwhile"
-)
 _EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents: no importers here"
 
 # Why each stable method we lack is not implemented. A key is a method name, or a prefix
@@ -94,8 +90,10 @@ NOT_YET_REASONS: dict[str, str] = {
         "replacing the persisted history with the turns before one (`thread/reverted`) needs "
         "a rollback record: rollouts here are append-only and have none yet"
     ),
-    "thread/turns/list": _PAGED_HISTORY,
-    "thread/items/list": _PAGED_HISTORY,
+    "thread/items/list": (
+        "no blocker, just not built: paging item by item across turns; `thread/turns/list` "
+        "with `itemsView: full` pages the same items turn by turn meanwhile"
+    ),
     "thread/inject_items": (
         "no blocker, just not built: the model history is already kept as Responses items, "
         "so it needs only item validation and a rollout record"

@@ -105,6 +105,14 @@ class ThreadSearchParams(WireModel):
     archived: bool | None = None
 
 
+class ThreadTurnsListParams(WireModel):
+    thread_id: str
+    cursor: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+    sort_direction: Literal["asc", "desc"] | None = None
+    items_view: Literal["notLoaded", "summary", "full"] | None = None
+
+
 class ThreadLoadedListParams(WireModel):
     cursor: str | None = None
     limit: int | None = Field(default=None, ge=0)

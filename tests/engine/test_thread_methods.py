@@ -107,6 +107,46 @@ async def test_delete_removes_the_rollout_and_tells_every_client(
         assert (await c.call("thread/list", {}))["data"] == []
 
 
+async def test_turns_list_pages_a_threads_history(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    model.add(*[mm.sse_text(f"answer {i}") for i in range(5)])
+    async with open_client(transport, home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        turn_ids = []
+        for i in range(5):
+            turn_ids.append(await run_turn(c, tid, f"question {i}"))
+            await completed_turn(c)
+        first = await c.call("thread/turns/list", {"threadId": tid, "limit": 2})
+        assert [t["id"] for t in first["data"]] == turn_ids[:-3:-1]  # newest first
+        newest = first["data"][0]
+        assert newest["itemsView"] == "summary"
+        assert [(i["type"], i["text"]) for i in newest["items"]] == [("agentMessage", "answer 4")]
+        second = await c.call(
+            "thread/turns/list", {"threadId": tid, "limit": 2, "cursor": first["nextCursor"]}
+        )
+        assert [t["id"] for t in second["data"]] == [turn_ids[2], turn_ids[1]]
+        last = await c.call(
+            "thread/turns/list", {"threadId": tid, "limit": 2, "cursor": second["nextCursor"]}
+        )
+        assert [t["id"] for t in last["data"]] == [turn_ids[0]] and last["nextCursor"] is None
+        # backwards from the second page: its anchor turn again, then the newer ones
+        back = await c.call(
+            "thread/turns/list",
+            {"threadId": tid, "sortDirection": "asc", "cursor": second["backwardsCursor"]},
+        )
+        assert [t["id"] for t in back["data"]] == turn_ids[2:]
+        full = await c.call("thread/turns/list", {"threadId": tid, "itemsView": "full"})
+        kinds = [i["type"] for i in full["data"][-1]["items"]]
+        assert kinds == ["userMessage", "agentMessage"]
+        bare = await c.call("thread/turns/list", {"threadId": tid, "itemsView": "notLoaded"})
+        assert all(t["items"] == [] for t in bare["data"])
+        bad = await c.request("thread/turns/list", {"threadId": tid, "cursor": "nope"})
+        assert bad["error"]["message"] == "invalid cursor: nope"
+    async with open_client(transport, home, env=ENV) as c:  # from the rollout, not loaded
+        stored = await c.call("thread/turns/list", {"threadId": tid, "sortDirection": "asc"})
+        assert [t["id"] for t in stored["data"]] == turn_ids
+
+
 async def test_metadata_update_is_tri_state(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url)
     async with open_client(transport, home, env=ENV) as c:

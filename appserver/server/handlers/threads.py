@@ -9,6 +9,8 @@ refusal to steer a compaction turn. It must never run a turn itself.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import uuid
@@ -39,6 +41,7 @@ from appserver.protocol.thread_params import (
     ThreadResumeParams,
     ThreadSearchParams,
     ThreadStartParams,
+    ThreadTurnsListParams,
     TurnInterruptParams,
     TurnStartParams,
     TurnSteerParams,
@@ -101,6 +104,38 @@ def _not_steerable(message: str) -> RpcError:
     return invalid_request(message, error)
 
 
+TURNS_PAGE_DEFAULT = 25
+TURNS_PAGE_MAX = 100
+
+
+def _turn_cursor(turn_id: str, *, inclusive: bool) -> str:
+    """Opaque: the turn a page starts from, and whether that turn is included again."""
+    raw = f"{'at' if inclusive else 'after'}:{turn_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_turn_cursor(cursor: str) -> tuple[str, bool]:
+    try:
+        kind, turn_id = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().split(":", 1)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise invalid_request(f"invalid cursor: {cursor}") from None
+    if kind not in ("at", "after") or not turn_id:
+        raise invalid_request(f"invalid cursor: {cursor}")
+    return turn_id, kind == "at"
+
+
+def _turn_view(turn: dict[str, Any], view: str) -> dict[str, Any]:
+    """A stored turn (full items) as ``itemsView`` asks: all items, the final agent message
+    only (as ``turn/completed`` carries it), or none."""
+    if view == "full":
+        return turn
+    items: list[Any] = []
+    if view == "summary":
+        messages = [i for i in turn["items"] if i.get("type") == "agentMessage"]
+        items = messages[-1:]
+    return {**turn, "items": items, "itemsView": view}
+
+
 SNIPPET_CONTEXT = 60  # characters kept on each side of a search match
 
 
@@ -144,6 +179,7 @@ class ThreadHandlers:
         r.register(
             "thread/search", ThreadSearchParams, self.thread_search, experimental=True, scope=i
         )
+        r.register("thread/turns/list", ThreadTurnsListParams, self.turns_list, scope=c)
         r.register("thread/loaded/list", ThreadLoadedListParams, self.loaded_list, scope=i)
         r.register("thread/archive", ThreadIdParams, self.thread_archive, scope=t)
         r.register("thread/unarchive", ThreadIdParams, self.thread_unarchive, scope=t)
@@ -341,6 +377,38 @@ class ThreadHandlers:
             archived=p.archived,
             search_term=p.search_term,
         )
+
+    async def turns_list(self, ctx: RequestContext, p: ThreadTurnsListParams) -> dict[str, Any]:
+        """A page of a thread's turns, newest first unless ``sortDirection`` is ``asc``. A
+        cursor names the turn a page continues after; ``backwardsCursor`` names the page's
+        first turn, which the opposite direction then includes again (as the schema says)."""
+        _check_thread_id(p.thread_id)
+        thread = self.manager.loaded.get(p.thread_id)
+        if thread is not None:
+            turns = self.manager.turns_of(thread)
+        else:
+            rec = self.manager.store.get(p.thread_id)
+            if rec is None:
+                raise invalid_request(f"thread not loaded: {p.thread_id}")
+            turns = self.manager.record_view(rec, include_turns=True)["turns"]
+        if p.sort_direction != "asc":
+            turns.reverse()
+        start = 0
+        if p.cursor is not None:
+            after, inclusive = _decode_turn_cursor(p.cursor)
+            ids = [t["id"] for t in turns]
+            if after not in ids:
+                raise invalid_request(f"invalid cursor: {p.cursor}")
+            start = ids.index(after) + (0 if inclusive else 1)
+        limit = p.limit if p.limit else TURNS_PAGE_DEFAULT
+        page = turns[start : start + min(limit, TURNS_PAGE_MAX)]
+        more = start + len(page) < len(turns)
+        view = p.items_view or "summary"
+        return {
+            "data": [_turn_view(t, view) for t in page],
+            "nextCursor": _turn_cursor(page[-1]["id"], inclusive=False) if more else None,
+            "backwardsCursor": _turn_cursor(page[0]["id"], inclusive=True) if page else None,
+        }
 
     async def loaded_list(self, ctx: RequestContext, p: ThreadLoadedListParams) -> dict[str, Any]:
         ids = sorted(self.manager.loaded)
