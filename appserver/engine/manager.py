@@ -141,6 +141,14 @@ class ThreadManager:
         live = thread.active_turn.id if thread.active_turn else None
         return history.rebuild_turns(read_rollout(thread.path).lines, live_turn_id=live)
 
+    def turns_by_id(self, thread_id: str) -> list[Any] | None:
+        """A thread's turns, loaded or only stored; None when there is no such thread."""
+        thread = self.loaded.get(thread_id)
+        if thread is not None:
+            return self.turns_of(thread)
+        rec = self.store.get(thread_id)
+        return None if rec is None else history.rebuild_turns(read_rollout(rec.path).lines)
+
     def fork(
         self,
         source_id: str,

@@ -326,6 +326,14 @@ _OPERATORS = {"&&", "||", ";", "|", "|&"}
 _SHELLS = {"bash", "sh", "zsh", "dash"}
 
 
+_PUNCTUATION = frozenset("();<>|&")
+
+
+def _is_punctuation(token: str) -> bool:
+    """A token made of shell punctuation only: an operator, redirection, subshell or '&'."""
+    return bool(token) and set(token) <= _PUNCTUATION
+
+
 def _tokens(command: str) -> list[str] | None:
     """Shell-ish tokens with operators split out (``a&&b`` -> a, &&, b); None if unparsable."""
     try:
@@ -444,9 +452,6 @@ def _action_for(words: list[str], after_pipe: bool) -> dict[str, Any] | None:
     return unknown
 
 
-_PUNCTUATION = frozenset("();<>|&")
-
-
 def simple_command_words(command: str) -> list[str] | None:
     """The words of ``command`` when it is one plain command, else None: no operators, no
     background ``&``, no redirections, subshells or expansions (``$``, backquotes), no
@@ -461,7 +466,7 @@ def simple_command_words(command: str) -> list[str] | None:
     inner = _unwrap_shell(tokens)
     if inner is not None:
         return simple_command_words(inner)
-    if any(set(t) <= _PUNCTUATION for t in tokens):
+    if any(map(_is_punctuation, tokens)):
         return None
     if any(c in t for t in tokens for c in "<>()$`") or "=" in tokens[0]:
         return None
@@ -570,7 +575,7 @@ def is_known_safe(argv_or_command: Sequence[str] | str) -> bool:
             return is_known_safe(inner)
         for _sep, words in _segments(tokens):
             # Any leftover punctuation token is a redirection, subshell or '&'.
-            if any(w and all(c in "();<>|&" for c in w) for w in words):
+            if any(map(_is_punctuation, words)):
                 return False
             if not _safe_words(words):
                 return False

@@ -383,14 +383,9 @@ class ThreadHandlers:
         cursor names the turn a page continues after; ``backwardsCursor`` names the page's
         first turn, which the opposite direction then includes again (as the schema says)."""
         _check_thread_id(p.thread_id)
-        thread = self.manager.loaded.get(p.thread_id)
-        if thread is not None:
-            turns = self.manager.turns_of(thread)
-        else:
-            rec = self.manager.store.get(p.thread_id)
-            if rec is None:
-                raise invalid_request(f"thread not loaded: {p.thread_id}")
-            turns = self.manager.record_view(rec, include_turns=True)["turns"]
+        turns = self.manager.turns_by_id(p.thread_id)
+        if turns is None:
+            raise invalid_request(f"thread not loaded: {p.thread_id}")
         if p.sort_direction != "asc":
             turns.reverse()
         start = 0
