@@ -277,6 +277,8 @@ class ThreadManager:
             record=record,
             on_finished=lambda status: self._turn_finished(thread),
             secret_env_names=self.secret_env_names,
+            # The home holds auth.json and every rollout: never read without asking.
+            protected_paths=(self.store.home,),
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))

@@ -20,8 +20,8 @@ import orjson
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
 from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN
+from appserver.engine.tools import bash_parse, command_safety, sandbox, shell
 from appserver.engine.tools import patch as patches
-from appserver.engine.tools import sandbox, shell
 
 
 class TurnCancelled(Exception):
@@ -32,6 +32,7 @@ class TurnOps(Protocol):
     thread: LoadedThread
     turn: ActiveTurn
     secret_env_names: frozenset[str]  # kept out of the environment of commands
+    protected_paths: tuple[Path, ...]  # never read by a command that runs without asking
 
     async def emit(self, method: str, params: dict[str, Any]) -> None: ...
 
@@ -86,8 +87,8 @@ def _ids(ops: TurnOps) -> dict[str, Any]:
 # -- shell ------------------------------------------------------------------------------------
 
 
-def _needs_approval(ops: TurnOps, command: str, confined: bool) -> bool:
-    """Whether to ask before running ``command``.
+def _needs_approval(ops: TurnOps, command: str, confined: bool, cwd: Path) -> bool:
+    """Whether to ask before running ``command`` in ``cwd``.
 
     ``confined`` is False only for a restricted sandbox mode without a sandbox here (no
     bubblewrap): such a command is asked about rather than run unconfined, even a known-safe
@@ -99,15 +100,17 @@ def _needs_approval(ops: TurnOps, command: str, confined: bool) -> bool:
     if not confined:
         return True
     if ops.thread.settings.approval_policy == "untrusted":
-        return not shell.is_known_safe(command)
+        return not command_safety.is_known_safe(command, cwd=cwd, protected=ops.protected_paths)
     return False
 
 
 def _prefix_approved(ops: TurnOps, command: str) -> bool:
+    """Whether an accepted execpolicy prefix covers ``command``: only a single plain command
+    (no operator, no expansion) whose literal words start with the prefix."""
     prefixes = ops.thread.approved_prefixes
     if not prefixes:
         return False
-    words = shell.simple_command_words(command)
+    words = bash_parse.simple_command_words(command)
     return words is not None and any(tuple(words[: len(p)]) == p for p in prefixes)
 
 
@@ -157,7 +160,7 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
             "command refused: no sandbox (bubblewrap) is available and the approval "
             "policy is `never`, so it cannot run confined or be approved",
         )
-    if _needs_approval(ops, command, wrapped is not None):
+    if _needs_approval(ops, command, wrapped is not None, cwd):
         decision = await _ask_command(ops, item, command, cwd, reason=None)
         if decision.kind in ("decline", "cancel"):
             await _finish_declined(ops, item, "rejected by user")
@@ -211,7 +214,7 @@ async def _ask_command(
     """
     # As the reference proposes it: the command's words, for a plain command; a compound one
     # gets no prefix to approve (its words could hide a second command).
-    amendment = shell.simple_command_words(command)
+    amendment = bash_parse.simple_command_words(command)
     params: dict[str, Any] = {"kind": "command", **_ids(ops), "itemId": item["id"]}
     params["startedAtMs"] = now_ms()
     params["environmentId"] = "local"

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from appserver.engine import tool_calls
@@ -83,8 +84,10 @@ class TurnRunner:
         record: Callable[[str, dict[str, Any]], None],
         on_finished: Callable[[str], Awaitable[None]],
         secret_env_names: frozenset[str] = frozenset(),
+        protected_paths: tuple[Path, ...] = (),
     ) -> None:
         self.secret_env_names = secret_env_names
+        self.protected_paths = protected_paths
         self.thread = thread
         self.turn = turn
         self.outbox = outbox

@@ -3,9 +3,9 @@
 This module owns the child process lifecycle of ``commandExecution`` items: every command
 runs in its own process group, its output is streamed as it arrives, and the whole group is
 killed on timeout, on cancellation, at server shutdown, and after the command exits (so
-background jobs it started do not outlive it). It also owns the small command-line analyses
-used around approvals: :func:`command_actions` (v2 ``commandActions``) and
-:func:`is_known_safe`.
+background jobs it started do not outlive it). Reading what a command will run is not done
+here: :mod:`bash_parse` parses, :mod:`command_safety` judges and :mod:`command_actions`
+describes (re-exported here for the item's ``commandActions``).
 
 It must never decide whether a command may run (approval and sandbox policy are the
 caller's; wrap ``argv`` with ``sandbox.wrap_command`` first) and must never leave a child
@@ -18,21 +18,19 @@ import asyncio
 import codecs
 import contextlib
 import os
-import re
-import shlex
 import shutil
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from appserver.engine.tools.command_actions import command_actions
 
 __all__ = [
     "CommandResult",
     "command_actions",
     "command_environment",
-    "is_known_safe",
     "kill_all_running",
     "looks_secret",
     "run_command",
@@ -317,268 +315,3 @@ async def run_command(
         cancelled=cancelled,
         truncated=collector.truncated,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Command analysis
-
-_OPERATORS = {"&&", "||", ";", "|", "|&"}
-_SHELLS = {"bash", "sh", "zsh", "dash"}
-
-
-_PUNCTUATION = frozenset("();<>|&")
-
-
-def _is_punctuation(token: str) -> bool:
-    """A token made of shell punctuation only: an operator, redirection, subshell or '&'."""
-    return bool(token) and set(token) <= _PUNCTUATION
-
-
-def _tokens(command: str) -> list[str] | None:
-    """Shell-ish tokens with operators split out (``a&&b`` -> a, &&, b); None if unparsable."""
-    try:
-        lex = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lex.whitespace_split = True
-        return list(lex)
-    except ValueError:
-        return None
-
-
-def _segments(tokens: list[str]) -> list[tuple[str, list[str]]]:
-    """Split at operators; each segment carries the operator that preceded it ('' first)."""
-    out: list[tuple[str, list[str]]] = []
-    sep = ""
-    cur: list[str] = []
-    for tok in tokens:
-        if tok in _OPERATORS:
-            out.append((sep, cur))
-            sep, cur = tok, []
-        else:
-            cur.append(tok)
-    out.append((sep, cur))
-    return out
-
-
-def _unwrap_shell(argv: Sequence[str]) -> str | None:
-    """The script of ``bash -c SCRIPT`` / ``bash -lc SCRIPT`` (and sh/zsh), else None."""
-    if len(argv) == 3 and os.path.basename(argv[0]) in _SHELLS and argv[1] in ("-c", "-lc"):
-        return argv[2]
-    return None
-
-
-def _operands(args: list[str], takes_value: set[str]) -> list[str]:
-    """Positional arguments, skipping flags and the values of flags in ``takes_value``."""
-    out: list[str] = []
-    skip = False
-    only_operands = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif only_operands or arg == "-" or not arg.startswith("-"):
-            out.append(arg)
-        elif arg == "--":
-            only_operands = True
-        elif arg in takes_value:
-            skip = True
-    return out
-
-
-_READERS = {"cat", "head", "tail", "less", "more", "nl", "bat"}
-_READER_VALUE_FLAGS = {"-n", "-c", "--lines", "--bytes", "-b", "-s", "-v", "-w"}
-_GREP_VALUE_FLAGS = {"-e", "-f", "-m", "-A", "-B", "-C", "--max-count", "--regexp", "--file"}
-_RG_VALUE_FLAGS = _GREP_VALUE_FLAGS | {"-g", "--glob", "-t", "--type", "-T", "--type-not", "-j"}
-_PIPE_FILTERS = {"head", "tail", "wc", "sort", "uniq", "cut", "tr", "nl", "cat", "less", "more"}
-_SED_PRINT = re.compile(r"^\d+(,\d+)?p$")
-
-
-def _action_for(words: list[str], after_pipe: bool) -> dict[str, Any] | None:
-    """The action of one simple command; None means "adds nothing" (e.g. ``| head``)."""
-    text = shlex.join(words)
-    name = os.path.basename(words[0])
-    args = words[1:]
-    unknown = {"type": "unknown", "command": text}
-    if name == "cd":
-        return None
-    if name in _READERS:
-        files = _operands(args, _READER_VALUE_FLAGS)
-        if not files:
-            return None if after_pipe else unknown
-        if len(files) == 1:
-            path = files[0]
-            return {"type": "read", "command": text, "name": os.path.basename(path), "path": path}
-        return unknown
-    if after_pipe and name in _PIPE_FILTERS:
-        return None
-    if name == "sed" and len(args) == 3 and args[0] == "-n" and _SED_PRINT.match(args[1]):
-        path = args[2]
-        return {"type": "read", "command": text, "name": os.path.basename(path), "path": path}
-    if name in ("ls", "tree"):
-        paths = _operands(args, {"-I", "-L", "--ignore", "--hide"})
-        return {"type": "listFiles", "command": text, "path": paths[0] if paths else None}
-    if name in ("grep", "rg", "egrep", "fgrep", "ag"):
-        if name == "rg" and "--files" in args:
-            paths = _operands(args, _RG_VALUE_FLAGS)
-            return {"type": "listFiles", "command": text, "path": paths[0] if paths else None}
-        query: str | None = None
-        for i, arg in enumerate(args[:-1]):
-            if arg in ("-e", "--regexp"):
-                query = args[i + 1]
-                break
-        rest = _operands(args, _RG_VALUE_FLAGS if name == "rg" else _GREP_VALUE_FLAGS)
-        if query is None and rest:
-            query, rest = rest[0], rest[1:]
-        return {
-            "type": "search",
-            "command": text,
-            "query": query,
-            "path": rest[0] if rest else None,
-        }
-    if name == "find":
-        paths = []
-        for arg in args:
-            if arg.startswith(("-", "(", "!")):
-                break
-            paths.append(arg)
-        pattern = None
-        for i, arg in enumerate(args[:-1]):
-            if arg in ("-name", "-iname", "-path", "-ipath"):
-                pattern = args[i + 1]
-        return {
-            "type": "search",
-            "command": text,
-            "query": pattern,
-            "path": paths[0] if paths else None,
-        }
-    return unknown
-
-
-def simple_command_words(command: str) -> list[str] | None:
-    """The words of ``command`` when it is one plain command, else None: no operators, no
-    background ``&``, no redirections, subshells or expansions (``$``, backquotes), no
-    environment prefix and no line break (bash runs each line as a command). ``bash -lc
-    SCRIPT`` is read through. These are the commands an approved execpolicy prefix may match:
-    anything else could hide a second command behind the approved words."""
-    if "\n" in command or "\r" in command:
-        return None
-    tokens = _tokens(command)
-    if not tokens:
-        return None
-    inner = _unwrap_shell(tokens)
-    if inner is not None:
-        return simple_command_words(inner)
-    if any(map(_is_punctuation, tokens)):
-        return None
-    if any(c in t for t in tokens for c in "<>()$`") or "=" in tokens[0]:
-        return None
-    return tokens
-
-
-def command_actions(command: str) -> list[dict[str, Any]]:
-    """Parsed intents of a display command for v2 ``commandActions``. Never raises.
-
-    Sequences (``&&``, ``;``, ``|``) give one action per meaningful part; ``cd`` and output
-    filters after a pipe (``| head``) are dropped. If any part is not understood, the whole
-    command is a single ``{"type": "unknown"}``, as a partial reading would mislead.
-    """
-    unknown = [{"type": "unknown", "command": command}]
-    try:
-        tokens = _tokens(command)
-        if not tokens:
-            return unknown
-        inner = _unwrap_shell(tokens)
-        if inner is not None:
-            return command_actions(inner)
-        actions: list[dict[str, Any]] = []
-        for sep, words in _segments(tokens):
-            if not words:
-                return unknown
-            if any(c in w for w in words for c in "<>()") or "=" in words[0]:
-                return unknown  # redirections, subshells, env prefixes: not a plain read
-            action = _action_for(words, after_pipe=sep in ("|", "|&"))
-            if action is None:
-                continue
-            if action["type"] == "unknown":
-                return unknown
-            if not actions or actions[-1] != action:
-                actions.append(action)
-        return actions or unknown
-    except Exception:  # a display helper must never break a turn
-        return unknown
-
-
-# Programs that only read, whatever their operands (given no dangerous flags, checked below).
-_SAFE_PROGRAMS = {
-    "ls", "cat", "pwd", "echo", "head", "tail", "wc", "grep", "egrep", "fgrep", "rg", "true",
-    "false", "nl", "which", "whoami", "id", "uname", "stat", "file", "basename", "dirname",
-    "realpath", "readlink", "tree", "du", "df", "cut", "tr", "cmp", "diff", "printenv", "seq",
-    "cd", "printf", "hostname", "date", "sort", "uniq", "find", "sed", "git", "type",
-}  # fmt: skip
-_FIND_UNSAFE = {
-    "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fls", "-fprint", "-fprint0", "-fprintf",
-}  # fmt: skip
-_GIT_SAFE = {"status", "log", "diff", "show", "branch", "rev-parse", "ls-files", "blame"}
-_GIT_BRANCH_FLAGS = {"-a", "--all", "-r", "--remotes", "-v", "-vv", "--list", "--show-current"}
-
-
-def _safe_words(words: list[str]) -> bool:
-    if not words or "=" in words[0]:
-        return False  # env prefixes such as LD_PRELOAD=... change what runs
-    name, args = words[0], words[1:]
-    if name not in _SAFE_PROGRAMS:
-        return False
-    if name == "find":
-        return not any(a in _FIND_UNSAFE for a in args)
-    if name == "rg":
-        # --pre runs a program on every file; -z runs decompressors.
-        return not any(a.startswith("--pre") or a in ("-z", "--search-zip") for a in args)
-    if name == "sed":
-        # Only `sed -n <range>p [files]`: anything else may write (-i, the w command).
-        return len(args) >= 2 and args[0] == "-n" and bool(_SED_PRINT.match(args[1]))
-    if name == "sort":
-        return not any(a.startswith(("-o", "--output", "--compress-program")) for a in args)
-    if name == "uniq":
-        return len(_operands(args, {"-f", "-s", "-w"})) <= 1  # a second operand is written
-    if name == "date":
-        return not any(a.startswith(("-s", "--set")) for a in args)
-    if name == "git":
-        if not args or args[0] not in _GIT_SAFE:
-            return False  # also rejects global options such as -c that can run programs
-        if any(a.startswith(("--output", "--ext-diff", "--exec")) for a in args):
-            return False
-        if args[0] == "branch":
-            return all(a in _GIT_BRANCH_FLAGS for a in args[1:])
-        return True
-    return True
-
-
-def is_known_safe(argv_or_command: Sequence[str] | str) -> bool:
-    """Whether a command only reads, so ``untrusted`` approval may run it without asking.
-
-    Accepts an argv (taken literally, except ``bash -c SCRIPT`` which is analysed as a
-    script) or a shell command string. Conservative: redirections, subshells, command
-    substitution, background jobs, env prefixes, newlines and any unknown program in a
-    sequence or pipeline make it unsafe.
-    """
-    try:
-        if not isinstance(argv_or_command, str):
-            argv = list(argv_or_command)
-            script = _unwrap_shell(argv)
-            return _safe_words(argv) if script is None else is_known_safe(script)
-        command = argv_or_command
-        if any(c in command for c in "`\n\r") or "$(" in command:
-            return False
-        tokens = _tokens(command)
-        if not tokens:
-            return False
-        inner = _unwrap_shell(tokens)
-        if inner is not None:
-            return is_known_safe(inner)
-        for _sep, words in _segments(tokens):
-            # Any leftover punctuation token is a redirection, subshell or '&'.
-            if any(map(_is_punctuation, words)):
-                return False
-            if not _safe_words(words):
-                return False
-        return True
-    except Exception:
-        return False
