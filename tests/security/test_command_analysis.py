@@ -462,3 +462,17 @@ def test_command_actions_multiple_parts() -> None:
     actions = command_actions("ls src; cat src/a.py")
     assert [a["type"] for a in actions] == ["listFiles", "read"]
     assert actions[0]["command"] == "ls src" and actions[1]["command"] == "cat src/a.py"
+
+
+def test_non_ascii_words() -> None:
+    assert words_of("cat héllo.txt '日本' \"😀\"") == [["cat", "héllo.txt", "日本", "😀"]]
+    assert words_of("echo a\u00a0b") == [["echo", "a\u00a0b"]]  # not a blank for bash
+    assert words_of("echo \ud800") is None
+
+
+def test_characters_that_crash_the_grammar_are_never_given_to_it() -> None:
+    # tree-sitter-bash 0.25 segfaults on `{` followed by some characters above U+FFFF; the
+    # parser masks non-ASCII before parsing, so this returns (a crash would kill the test).
+    for text in ["{\U00100000", "echo {\U00108712", "x{\U000e0000}", "~\x97b:{\U00108712\x08h"]:
+        bash_parse.parse(text)
+        command_actions(text)

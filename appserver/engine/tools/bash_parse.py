@@ -91,6 +91,8 @@ _PATTERN_CHARS = frozenset("*?[]{}~")
 # the same, possibly empty.
 _WORD_GAP = re.compile(r"(?:[ \t]|\\\n)*[ \t](?:[ \t]|\\\n)*")
 _OPERATOR_GAP = re.compile(r"(?:[ \t]|\\\n)*")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _MAX_SCRIPT = 100_000  # longer scripts are not analysed (asked about)
 _SHELLS = frozenset({"bash", "sh", "zsh", "dash"})
 _SHELL_DIRS = frozenset({"/bin", "/usr/bin", "/usr/local/bin"})
@@ -157,7 +159,7 @@ def _decode_word(raw: str) -> Word | None:
     return Word("".join(out), literal)
 
 
-def _command(node: tree_sitter.Node, src: bytes) -> Command | None:
+def _command(node: tree_sitter.Node, src: str) -> Command | None:
     words: list[Word] = []
     prev_end: int | None = None
     for child in node.children:
@@ -176,9 +178,9 @@ def _command(node: tree_sitter.Node, src: bytes) -> Command | None:
         if prev_end is None:
             if child.start_byte != node.start_byte:
                 return None
-        elif not _WORD_GAP.fullmatch(src[prev_end : child.start_byte].decode()):
+        elif not _WORD_GAP.fullmatch(src[prev_end : child.start_byte]):
             return None
-        word = _decode_word(src[child.start_byte : child.end_byte].decode())
+        word = _decode_word(src[child.start_byte : child.end_byte])
         if word is None:
             return None
         words.append(word)
@@ -188,7 +190,7 @@ def _command(node: tree_sitter.Node, src: bytes) -> Command | None:
     name = words[0]
     if name.text in _RESERVED or "=" in name.text or not name.text:
         return None
-    return Command(tuple(words), src[node.start_byte : node.end_byte].decode())
+    return Command(tuple(words), src[node.start_byte : node.end_byte])
 
 
 def _flatten(node: tree_sitter.Node, out: list[tree_sitter.Node]) -> bool:
@@ -209,7 +211,7 @@ def _flatten(node: tree_sitter.Node, out: list[tree_sitter.Node]) -> bool:
 
 
 def _free_gap(
-    src: bytes, start: int, end: int, comments: list[tree_sitter.Node], after_op: bool
+    src: str, start: int, end: int, comments: list[tree_sitter.Node], after_op: bool
 ) -> str | None:
     """Check a gap where blanks, line breaks and comments may stand (between commands, after
     an operator, at either end). Returns its text without comments, or None if not plain."""
@@ -222,15 +224,15 @@ def _free_gap(
         if c0 == start:
             if not (after_op or start == 0):
                 return None
-        elif src[c0 - 1 : c0] not in (b" ", b"\t", b"\n"):
+        elif src[c0 - 1 : c0] not in (" ", "\t", "\n"):
             return None
-        if c1 < len(src) and src[c1 : c1 + 1] != b"\n":
+        if c1 < len(src) and src[c1 : c1 + 1] != "\n":
             return None
-        if b"\n" in src[c0:c1]:
+        if "\n" in src[c0:c1]:
             return None
-        text.append(src[pos:c0].decode())
+        text.append(src[pos:c0])
         pos = c1
-    text.append(src[pos:end].decode())
+    text.append(src[pos:end])
     joined = "".join(text)
     if any(ch not in " \t\n" for ch in joined):
         return None
@@ -242,8 +244,16 @@ def parse(script: str) -> Script | None:
     """The commands of ``script`` if it is plain (see the module docstring), else None."""
     if not script or len(script) > _MAX_SCRIPT or "\0" in script:
         return None
-    src = script.encode()
-    tree = _parser().parse(src)
+    if script[0] in "-+":
+        return None  # `bash -c -x...` would read the script as options
+    if _SURROGATE.search(script):
+        return None
+    src = script
+    # The grammar sees only ASCII: every other character becomes `x`. Bash's syntax is all
+    # ASCII, so the structure is the same, and byte offsets in the masked text are character
+    # offsets in the script. (tree-sitter-bash 0.25 crashes the process on some characters
+    # above U+FFFF after a `{`.)
+    tree = _parser().parse(_NON_ASCII.sub("x", script).encode("ascii"))
     root = tree.root_node
     if root.has_error or root.type != "program":
         return None
@@ -279,7 +289,7 @@ def parse(script: str) -> Script | None:
         else:  # an operator: only after a command, on the same line
             if prev is None or prev.type != "command" or pending_comments:
                 return None
-            if not _OPERATOR_GAP.fullmatch(src[start : piece.start_byte].decode()):
+            if not _OPERATOR_GAP.fullmatch(src[start : piece.start_byte]):
                 return None
             operators.append(piece.type)
         pending_comments = []
