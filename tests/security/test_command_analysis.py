@@ -122,6 +122,7 @@ def test_plain_scripts(script: str, commands: list[list[str]], operators: tuple[
         "echo a\x00b",
         "echo e\\\nf",
         "'a=b' x",
+        "%1",
         "ls\\",
     ],
 )

@@ -11,6 +11,7 @@ that one command; (3) the parser never raises on any text.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -24,13 +25,17 @@ from tests.security import bash_oracle
 
 pytestmark = pytest.mark.skipif(not bash_oracle.available(), reason="bash unavailable")
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("PROP_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # Names are not bash builtins, so the oracle records every command.
 FRAGMENTS = [
     "ab", "ba", "a", "x", " ", " ", " ", "\t", "#", ";", "&&", "||", "|", "&", "\n", "'",
     '"', "\\", "$", "`", "(", ")", "{", "}", "*", "~", "=", ">", "<", "\\\n", "'x y'",
-    '"x y"', '"a\\"b"', "$'a'", "${x@P}", "#;", "-", "--pre=x", "\r", ",", "$(ab)", ">>",
+    '"x y"', '"a\\"b"', "$'a'", "${x@P}", "#;", "-", "--pre=x", "\r", ",", "$(ab)", ">>", "%",
 ]  # fmt: skip
 
 

@@ -188,7 +188,8 @@ def _command(node: tree_sitter.Node, src: str) -> Command | None:
     if not words or prev_end != node.end_byte or node.children[0].type != "command_name":
         return None
     name = words[0]
-    if name.text in _RESERVED or "=" in name.text or not name.text:
+    # Reserved words are syntax, a `%` name is a job (`%1` is `fg %1`), `=` an assignment.
+    if name.text in _RESERVED or "=" in name.text or name.text.startswith("%") or not name.text:
         return None
     return Command(tuple(words), src[node.start_byte : node.end_byte])
 
