@@ -385,6 +385,8 @@ def test_reading_the_home_is_never_known_safe(command: str, server_home: Path) -
 
 def test_commands_run_inside_the_home_are_not_known_safe(server_home: Path) -> None:
     assert not is_known_safe("ls", cwd=server_home, protected=[server_home])
+    assert not is_known_safe("echo hi", cwd=server_home, protected=[server_home])
+    assert not is_known_safe("cd / && ls", cwd=server_home, protected=[server_home])
     assert not is_known_safe("cat x", cwd=server_home, protected=[server_home])
     assert not is_known_safe("rg foo", cwd=server_home.parent, protected=[server_home])
 

@@ -240,7 +240,7 @@ def _words_safe(words: Sequence[str], cwd: str, protected: Sequence[str], depth:
     if not is_safe_words(words):
         return False
     if words[0] in _NO_FILE_ARGS:
-        return True
+        return not _names_protected(words[:1], cwd, protected, recursive=False)  # cwd only
     return not _names_protected(words, cwd, protected, words[0] in _RECURSIVE_READERS)
 
 
