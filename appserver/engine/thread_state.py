@@ -117,7 +117,7 @@ class LoadedThread:
     system_error: bool = False
     approved_commands: set[str] = field(default_factory=set)
     # Execpolicy amendments accepted this session: a plain command starting with one of these
-    # word prefixes runs without asking (``shell.simple_command_words``).
+    # word prefixes runs without asking (``bash_parse.simple_command_words``).
     approved_prefixes: set[tuple[str, ...]] = field(default_factory=set)
     patches_approved_for_session: bool = False
     token_total: dict[str, int] = field(default_factory=dict)

@@ -346,6 +346,8 @@ def server_home(tmp_path: Path) -> Path:
     (tmp_path / "proj" / "src").mkdir(parents=True)
     (tmp_path / "proj" / "link").symlink_to(home / "auth.json")
     (tmp_path / "proj" / "homelink").symlink_to(home)
+    (tmp_path / "elsewhere" / "a" / "deep").mkdir(parents=True)
+    (tmp_path / "proj" / "deeplink").symlink_to(tmp_path / "elsewhere" / "a" / "deep")
     return home
 
 
@@ -364,6 +366,9 @@ def server_home(tmp_path: Path) -> Path:
         "sed -n 1p {home}/auth.json",
         "cd ../srv && cat .appserver/auth.json",
         "cd {home} && cat auth.json",
+        # bash's cd is logical: `deeplink/..` is proj again, not the link target's parent
+        "cd deeplink/.. && cd ../srv/.appserver && ls",
+        "cd deeplink/.. && cat ../srv/.appserver/auth.json",
         "cd /tmp; cd {home} && ls",
         "grep -r sk- ..",
         "grep -r sk- /",

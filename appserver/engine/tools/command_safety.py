@@ -190,16 +190,17 @@ def _path_candidates(word: str) -> set[str]:
 
 
 def _names_protected(
-    words: Sequence[str], cwd: str, protected: Sequence[str], recursive: bool
+    words: Sequence[str], cwds: Iterable[str], protected: Sequence[str], recursive: bool
 ) -> bool:
-    """Whether a word of the command (resolved against ``cwd``, through symlinks) or ``cwd``
-    itself is inside a protected path; for a recursive reader, also a directory above one."""
+    """Whether a word of the command (resolved against each of ``cwds``, as written and
+    through symlinks) or the directory itself is inside a protected path; for a recursive
+    reader, also a directory above one."""
     candidates: set[str] = {"."}
     for word in words[1:]:
         candidates |= _path_candidates(word)
     for candidate in candidates:
-        joined = os.path.join(cwd, candidate)
-        for spelled in {os.path.abspath(joined), os.path.realpath(joined)}:
+        joined = [os.path.join(cwd, candidate) for cwd in cwds]
+        for spelled in {*map(os.path.abspath, joined), *map(os.path.realpath, joined)}:
             if _inside(spelled, protected):
                 return True
             if recursive and any(_inside(root, [spelled]) for root in protected):
@@ -215,11 +216,11 @@ def _protected_roots(protected: Iterable[Path]) -> list[str]:
     return sorted(roots)
 
 
-def _script_safe(script: str, cwd: str, protected: Sequence[str], depth: int) -> bool:
+def _script_safe(script: str, cwds: frozenset[str], protected: Sequence[str], depth: int) -> bool:
     commands = bash_parse.plain_commands(script)
     if not commands:
         return False
-    here = cwd
+    here = cwds
     for words in commands:
         if not _words_safe(words, here, protected, depth):
             return False
@@ -229,19 +230,23 @@ def _script_safe(script: str, cwd: str, protected: Sequence[str], depth: int) ->
             target = words[1]
             if os.environ.get("CDPATH") and not target.startswith(("/", ".")):
                 return False
-            here = os.path.realpath(os.path.join(here, target))
+            # Bash's cd is logical (`link/..` is where the link is); the kernel's is physical.
+            moved = [os.path.join(c, target) for c in here]
+            here = frozenset({*map(os.path.abspath, moved), *map(os.path.realpath, moved)})
     return True
 
 
-def _words_safe(words: Sequence[str], cwd: str, protected: Sequence[str], depth: int) -> bool:
+def _words_safe(
+    words: Sequence[str], cwds: frozenset[str], protected: Sequence[str], depth: int
+) -> bool:
     inner = bash_parse.shell_script_of(words)
     if inner is not None:
-        return depth < _MAX_NESTING and _script_safe(inner, cwd, protected, depth + 1)
+        return depth < _MAX_NESTING and _script_safe(inner, cwds, protected, depth + 1)
     if not is_safe_words(words):
         return False
     if words[0] in _NO_FILE_ARGS:
-        return not _names_protected(words[:1], cwd, protected, recursive=False)  # cwd only
-    return not _names_protected(words, cwd, protected, words[0] in _RECURSIVE_READERS)
+        return not _names_protected(words[:1], cwds, protected, recursive=False)  # cwd only
+    return not _names_protected(words, cwds, protected, words[0] in _RECURSIVE_READERS)
 
 
 def is_known_safe(
@@ -258,7 +263,8 @@ def is_known_safe(
     inside ``protected`` (the server's home) or ``/proc``. Never raises.
     """
     try:
-        here = os.path.abspath(cwd if cwd is not None else os.getcwd())
+        start = os.path.abspath(cwd if cwd is not None else os.getcwd())
+        here = frozenset({start, os.path.realpath(start)})
         roots = _protected_roots(protected)
         if isinstance(command, str):
             return _script_safe(command, here, roots, 0)
