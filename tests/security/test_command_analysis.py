@@ -326,6 +326,11 @@ def test_not_known_safe(command: str, tmp_path: Path) -> None:
     assert not is_known_safe(command, cwd=tmp_path)
 
 
+def test_huge_scripts_are_asked_about(tmp_path: Path) -> None:
+    assert is_known_safe("echo " + "x " * 1000, cwd=tmp_path)
+    assert not is_known_safe("echo " + "x " * 3000, cwd=tmp_path)
+
+
 def test_known_safe_argv_form(tmp_path: Path) -> None:
     assert is_known_safe(["ls", "-la"], cwd=tmp_path)
     assert is_known_safe(["ls", ">", "x"], cwd=tmp_path)  # an argv is literal: '>' is a name

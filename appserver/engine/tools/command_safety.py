@@ -28,6 +28,8 @@ from appserver.engine.tools import bash_parse
 __all__ = ["is_known_safe", "is_safe_words"]
 
 _MAX_NESTING = 4
+_MAX_WORDS = 2000
+_MAX_CWDS = 16  # where a chain of `cd`s may have led (logical and physical readings)
 # Paths no known-safe command may name, whatever the server's home: other processes'
 # environments (/proc/<pid>/environ), and /proc/self/cwd-style links that resolve
 # differently for the command than for this check.
@@ -218,8 +220,8 @@ def _protected_roots(protected: Iterable[Path]) -> list[str]:
 
 def _script_safe(script: str, cwds: frozenset[str], protected: Sequence[str], depth: int) -> bool:
     commands = bash_parse.plain_commands(script)
-    if not commands:
-        return False
+    if not commands or sum(map(len, commands)) > _MAX_WORDS:
+        return False  # (each word costs a few path lookups: a huge script is asked about)
     here = cwds
     for words in commands:
         if not _words_safe(words, here, protected, depth):
@@ -233,6 +235,8 @@ def _script_safe(script: str, cwds: frozenset[str], protected: Sequence[str], de
             # Bash's cd is logical (`link/..` is where the link is); the kernel's is physical.
             moved = [os.path.join(c, target) for c in here]
             here = frozenset({*map(os.path.abspath, moved), *map(os.path.realpath, moved)})
+            if len(here) > _MAX_CWDS:
+                return False
     return True
 
 
