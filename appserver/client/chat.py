@@ -303,8 +303,8 @@ class Approver:
                 "  note: shown with escapes (\\n, \\r, \\x1b, \\u202e, … and \\\\ for a "
                 "backslash): it holds control or invisible characters"
             )
-        if reason:
-            lines.append(f"  reason: {reason}")
+        if reason:  # one line too: a line break in it could fake a line of the prompt
+            lines.append(f"  reason: {exact(str(reason))}")
         return lines
 
     async def decide(self, method: str, params: dict[str, Any]) -> str | None:

@@ -15,6 +15,10 @@ created, renamed over or unlinked, with the path where its directory is now (the
 ``/proc/self/fd`` link where there is one, else the path walked), so a directory moved
 elsewhere after the walk is refused too.
 
+Directories missing on the way are created during the walk (only along the path being
+walked, so only where the caller's check already looked). POSIX only: it needs ``O_NOFOLLOW``
+and ``dir_fd`` support, and uses ``O_PATH`` where the platform has it.
+
 Reads (to check a file still holds what was planned) follow a symbolic link in the last
 component only, as the planning read did, and accept regular files only (``O_NONBLOCK``: a
 FIFO cannot block them). This module must never decide what is allowed (``may_write`` does)
