@@ -16,7 +16,9 @@ Output: the agent's text goes to stdout (streamed in interactive mode; with ``-p
 turn's final agent message, earlier ones go to stderr as progress); reasoning summaries,
 commands and their output, patches, approval prompts, notes and errors go to stderr. With
 ``--json`` stdout carries only the wire log, one ``{"dir": "c2s"|"s2c", "msg": {...}}`` per
-line, and the agent's text moves to stderr. This module must never print a traceback for a
+line, and the agent's text moves to stderr. Everything printed is made terminal-safe by the
+console (``safe_text``); commands, directories and paths are shown exactly (escaped when they
+hold control or invisible characters). This module must never print a traceback for a
 user-facing error, and never answer an approval it was not told how to answer except by
 declining (``-p`` without a terminal and without ``--approve``).
 """
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from appserver.client.console import BOLD, DIM, YELLOW, Console, LineReader, is_tty
+from appserver.client.safe_text import exact, is_exact_safe
 from appserver.client.session import ConnectionLost, RpcFailure, Session
 from appserver.client.transport import (
     ConnectError,
@@ -194,13 +197,13 @@ class Renderer:
             self._show_held()
         if kind == "commandExecution":
             self._close_reasoning()
-            c.line(c.err, f"$ {item.get('command', '')}", BOLD)
+            c.line(c.err, f"$ {exact(str(item.get('command', '')))}", BOLD)
         elif kind == "fileChange":
             self._close_reasoning()
             c.line(c.err, "patch:", BOLD)
             for change in item.get("changes") or []:
                 what = (change.get("kind") or {}).get("type", "update")
-                c.line(c.err, f"  {what} {change.get('path', '')}", BOLD)
+                c.line(c.err, f"  {what} {exact(str(change.get('path', '')))}", BOLD)
 
     def _item_completed(self, item: dict[str, Any]) -> None:
         c = self.console
@@ -278,17 +281,30 @@ class Approver:
         self._one_at_a_time = asyncio.Lock()
 
     def describe(self, method: str, params: dict[str, Any]) -> list[str]:
+        """The prompt's lines. What is being approved (command, directory, paths) is shown
+        exactly (``safe_text.exact``): on one line, anything invisible or ambiguous escaped,
+        with a note saying so."""
         reason = params.get("reason")
+        values: list[str]
         if method == "item/commandExecution/requestApproval":
-            lines = [f"approve running: {params.get('command', '')}"]
-            if params.get("cwd"):
-                lines.append(f"  in {params['cwd']}")
+            command, cwd = str(params.get("command", "")), params.get("cwd")
+            values = [command]
+            lines = [f"approve running: {exact(command)}"]
+            if cwd:
+                values.append(str(cwd))
+                lines.append(f"  in {exact(str(cwd))}")
         else:
             item = self.renderer.items.get(str(params.get("itemId", ""))) or {}
-            paths = [str(ch.get("path", "")) for ch in item.get("changes") or []]
-            lines = ["approve the patch" + (f" to {', '.join(paths)}" if paths else "")]
-        if reason:
-            lines.append(f"  reason: {reason}")
+            values = [str(ch.get("path", "")) for ch in item.get("changes") or []]
+            paths = ", ".join(exact(p) for p in values)
+            lines = ["approve the patch" + (f" to {paths}" if paths else "")]
+        if not all(is_exact_safe(v) for v in values):
+            lines.append(
+                "  note: shown with escapes (\\n, \\r, \\x1b, \\u202e, … and \\\\ for a "
+                "backslash): it holds control or invisible characters"
+            )
+        if reason:  # one line too: a line break in it could fake a line of the prompt
+            lines.append(f"  reason: {exact(str(reason))}")
         return lines
 
     async def decide(self, method: str, params: dict[str, Any]) -> str | None:

@@ -3,7 +3,11 @@
 Owns ``LineReader`` (stdin lines for an event loop, from a pipe, a file or a terminal alike)
 and ``Console`` (where each kind of output goes, ANSI styling only on terminals and without
 ``NO_COLOR``, line-start tracking so notes never land mid-line, the ``--json`` wire log).
-This module must never know the protocol: it writes text and dicts it is handed.
+Every text it writes passes through ``safe_text.for_terminal`` first, so no control
+character, escape sequence or bidi override from the other side reaches the terminal raw;
+its own styling codes are added after that. The wire log is JSON, which escapes C0 controls;
+the controls JSON may leave raw (DEL, C1, bidi, line separators) are written as ``\\uXXXX``
+escapes too. This module must never know the protocol: it writes text and dicts it is handed.
 """
 
 from __future__ import annotations
@@ -11,17 +15,27 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+import re
 import sys
 import threading
 from typing import Any, TextIO
 
 import orjson
 
+from appserver.client.safe_text import for_terminal
+
 DIM = "\x1b[2m"
 BOLD = "\x1b[1m"
 RED = "\x1b[31m"
 YELLOW = "\x1b[33m"
 RESET = "\x1b[0m"
+
+# Characters JSON allows raw inside strings that a terminal may still act on.
+_JSON_RAW_CONTROLS = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def is_tty(stream: Any) -> bool:
@@ -102,6 +116,8 @@ class Console:
         return "".join(codes) + text + RESET
 
     def write(self, stream: TextIO, text: str, *codes: str) -> None:
+        """Write ``text`` made terminal-safe (``safe_text.for_terminal``), then styled."""
+        text = for_terminal(text)
         if not text:
             return
         stream.write(self.style(stream, text, *codes))
@@ -142,5 +158,6 @@ class Console:
 
     def wire(self, direction: str, msg: dict[str, Any]) -> None:
         """One ``--json`` line: ``{"dir": "c2s" | "s2c", "msg": <the message>}`` on stdout."""
-        sys.stdout.write(orjson.dumps({"dir": direction, "msg": msg}).decode() + "\n")
+        line = orjson.dumps({"dir": direction, "msg": msg}).decode()
+        sys.stdout.write(_JSON_RAW_CONTROLS.sub(_json_escape, line) + "\n")
         sys.stdout.flush()

@@ -293,8 +293,24 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
     }
     await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
-    targets = [c.path for c in changes] + [c.move_path for c in changes if c.move_path]
-    outside = [p for p in targets if not sandbox.is_path_writable(p, policy, cwd)]
+    # Judged where each file will really be written (its directory resolved when planned):
+    # inside a root both as written (the directory entry that changes) and once resolved (a
+    # final link). The write goes exactly there, following no link, and asks `may_write`
+    # again right before each file changes (patch.apply_planned).
+    roots = sandbox.writable_roots(policy, cwd)
+
+    def in_roots(path: str) -> bool:
+        where = Path(path)
+        return any(where == r or where.is_relative_to(r) for r in roots)
+
+    targets = [(c.path, c.write_target) for c in changes] + [
+        (c.move_path, c.write_move_target or c.move_path) for c in changes if c.move_path
+    ]
+    outside_targets = {
+        t for _, t in targets if not (in_roots(t) and sandbox.is_path_writable(t, policy, cwd))
+    }
+    outside = [p for p, t in targets if t in outside_targets]
+    approved: frozenset[str] = frozenset()
     approval = settings.approval_policy
     if approval == "never" and outside:
         item["status"] = "failed"
@@ -320,9 +336,14 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
             return "apply_patch failed: patch rejected by user"
         if decision.kind == "acceptForSession" and not outside:
             ops.thread.patches_approved_for_session = True
+        approved = frozenset(outside_targets)  # accepted as shown: these paths, no others
+
+    def may_write(path: str) -> bool:
+        return path in approved or in_roots(path)
+
     try:
-        await asyncio.to_thread(patches.apply_planned, changes)
-    except OSError as exc:
+        await asyncio.to_thread(patches.apply_planned, changes, may_write=may_write)
+    except (OSError, patches.PatchError) as exc:
         item["status"] = "failed"
         await _complete(ops, item)
         return f"apply_patch failed: {exc}"

@@ -9,22 +9,28 @@ Work is split in two phases so the server can ask for approval in between:
 * :func:`plan_patch` reads the current files and computes every new file content. It never
   writes; any problem (bad syntax, a hunk that does not apply, a missing file) raises
   :class:`PatchError` before anything on disk has changed.
-* :func:`apply_planned` writes a plan out.
+* :func:`apply_planned` writes a plan out, through :mod:`fd_write`: each file is reached from
+  ``/`` by directory descriptors with ``O_NOFOLLOW`` on every component, along the path its
+  directory resolved to when planned (``PlannedChange.target``), so a directory swapped for
+  a symbolic link while the plan waited for approval fails the write instead of redirecting
+  it; the caller's ``may_write`` is asked again right before each file changes.
 
-It must never decide *whether* a change is allowed: sandbox and approval checks belong to the
-caller (see ``sandbox.is_path_writable``). It never runs external programs.
+A path that cannot name a file (a NUL byte, text the file system cannot encode, a name or
+path too long) is refused while planning with ``invalid path …``. It must never decide
+*whether* a change is allowed: sandbox and approval checks belong to the caller (see
+``sandbox.is_path_writable``). It never runs external programs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from appserver.engine.tools.fd_write import FdTree, MayWrite, UnsafeWrite
 
 __all__ = [
     "AddFile",
@@ -48,6 +54,9 @@ DELETE_FILE = "*** Delete File: "
 UPDATE_FILE = "*** Update File: "
 MOVE_TO = "*** Move to: "
 END_OF_FILE = "*** End of File"
+
+NAME_MAX = 255  # bytes in one path component (Linux, macOS)
+PATH_MAX = 4096  # bytes in a whole path, its terminating NUL included
 
 ChangeKind = Literal["add", "delete", "update"]
 HunkTag = Literal[" ", "-", "+"]
@@ -111,6 +120,9 @@ class PlannedChange:
 
     ``label``/``move_label`` are the short names used in diff headers (relative to the
     planning cwd when inside it), kept so :func:`aggregate_diff` can rebuild diffs later.
+    ``target``/``move_target`` are where the file will be written: its directory resolved
+    (symbolic links followed) when planned, plus its name. The sandbox check must judge
+    these, and :func:`apply_planned` writes exactly there, following no link.
     """
 
     path: str
@@ -121,6 +133,18 @@ class PlannedChange:
     new_text: str | None
     label: str = field(default="", compare=False)
     move_label: str | None = field(default=None, compare=False)
+    target: str = field(default="", compare=False)
+    move_target: str | None = field(default=None, compare=False)
+
+    @property
+    def write_target(self) -> str:
+        return self.target or _target(self.path)
+
+    @property
+    def write_move_target(self) -> str | None:
+        if self.move_path is None:
+            return None
+        return self.move_target or _target(self.move_path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +395,37 @@ def _apply_hunks(lines: list[str], hunks: list[Hunk], display: str) -> list[str]
 
 
 def _resolve(path: str, cwd: Path) -> str:
-    return os.path.normpath(os.path.join(os.fspath(cwd), os.path.expanduser(path)))
+    _check_path(path)
+    resolved = os.path.normpath(os.path.join(os.fspath(cwd), os.path.expanduser(path)))
+    _check_path(resolved, shown=path)
+    return resolved
+
+
+def _check_path(path: str, shown: str | None = None) -> None:
+    """Refuse a path no file can have, with a message for the model."""
+    shown = path if shown is None else shown
+
+    def invalid(why: str) -> PatchError:
+        return PatchError(f"invalid path {shown!r}: {why}")
+
+    if "\x00" in path:
+        raise invalid("it contains a NUL byte")
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:
+        raise invalid("it is not text the file system can store") from None
+    if len(raw) >= PATH_MAX:
+        raise invalid(f"it is longer than {PATH_MAX - 1} bytes")
+    if any(len(part) > NAME_MAX for part in raw.split(b"/")):
+        raise invalid(f"a component is longer than {NAME_MAX} bytes")
+
+
+def _target(abs_path: str) -> str:
+    """Where ``abs_path`` is written: its directory with every link resolved, plus its name."""
+    parent, name = os.path.split(abs_path)
+    if not name:
+        raise PatchError(f"invalid path {abs_path!r}: it names no file")
+    return os.path.join(os.path.realpath(parent), name)
 
 
 def _label(abs_path: str, cwd: Path) -> str:
@@ -442,6 +496,12 @@ def plan_patch(text: str, cwd: Path) -> list[PlannedChange]:
     Operations in one patch see each other's effects (e.g. an Add then an Update of the same
     file). Nothing is written. Raises :class:`PatchError`.
     """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PatchError(
+            "the patch is not valid Unicode text (it holds a lone surrogate)"
+        ) from None
     ops = parse_patch(text)
     # Overlay of the patch's own effects: abs path -> content, or None once deleted.
     overlay: dict[str, str | None] = {}
@@ -462,14 +522,20 @@ def plan_patch(text: str, cwd: Path) -> list[PlannedChange]:
                 raise PatchError(f"Cannot add {op.path}: file already exists")
             overlay[path] = op.content
             diff = _unified(None, op.content, label, label)
-            changes.append(PlannedChange(path, "add", None, diff, None, op.content, label))
+            changes.append(
+                PlannedChange(
+                    path, "add", None, diff, None, op.content, label, target=_target(path)
+                )
+            )
         elif isinstance(op, DeleteFile):
             old = current(path)
             if old is None:
                 raise PatchError(f"Cannot delete {op.path}: file does not exist")
             overlay[path] = None
             diff = _unified(old, None, label, label)
-            changes.append(PlannedChange(path, "delete", None, diff, old, None, label))
+            changes.append(
+                PlannedChange(path, "delete", None, diff, old, None, label, target=_target(path))
+            )
         else:
             old = current(path)
             if old is None:
@@ -488,7 +554,20 @@ def plan_patch(text: str, cwd: Path) -> list[PlannedChange]:
             if move is not None:
                 overlay[move] = new
             diff = _unified(old, new, label, move_label or label)
-            changes.append(PlannedChange(path, "update", move, diff, old, new, label, move_label))
+            changes.append(
+                PlannedChange(
+                    path,
+                    "update",
+                    move,
+                    diff,
+                    old,
+                    new,
+                    label,
+                    move_label,
+                    target=_target(path),
+                    move_target=_target(move) if move is not None else None,
+                )
+            )
     return changes
 
 
@@ -496,62 +575,72 @@ def plan_patch(text: str, cwd: Path) -> list[PlannedChange]:
 # Applying
 
 
-def _write_atomic(path: str, text: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode: int | None = None
-    with contextlib.suppress(FileNotFoundError):
-        mode = os.stat(path).st_mode & 0o7777
-    # Write next to the target and rename, so a crash never leaves a half-written file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def _decoded(data: bytes | None) -> str | None:
+    if data is None:
+        return None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\x00undecodable"  # never equal to a planned text (those decoded)
 
 
-def _on_disk(path: str) -> str | None:
-    return _read_text(path) if os.path.lexists(path) else None
-
-
-def apply_planned(changes: Sequence[PlannedChange]) -> None:
-    """Write a plan produced by :func:`plan_patch`, in order.
+def apply_planned(changes: Sequence[PlannedChange], *, may_write: MayWrite | None = None) -> None:
+    """Write a plan produced by :func:`plan_patch`, in order, at each change's ``target``.
 
     Before writing anything, files are checked against the contents seen when planning
-    (the plan may have waited for approval); a mismatch raises :class:`PatchError`. Each file
-    is replaced atomically, but a failure half-way through a multi-file plan is not rolled
-    back.
+    (the plan may have waited for approval); a mismatch raises :class:`PatchError`. Every
+    file is reached from ``/`` through directory descriptors with ``O_NOFOLLOW`` (see
+    :mod:`fd_write`): a link found on the way now, or a directory that moved, raises
+    :class:`PatchError` and nothing is written through it. ``may_write`` (the caller's
+    rule) is asked with the path being changed right before each change. Each file is
+    replaced atomically, but a failure half-way through a multi-file plan is not rolled back.
     """
+    try:
+        with FdTree(may_write) as tree:
+            _apply(tree, changes)
+    except UnsafeWrite as exc:
+        raise PatchError(exc.message) from None
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise PatchError(f"cannot write{where}: {exc.strerror or exc}") from None
+
+
+def _apply(tree: FdTree, changes: Sequence[PlannedChange]) -> None:
     expected: dict[str, str | None] = {}
     for ch in changes:
         # Only the first change of each path is checked against disk; later ones in the same
         # plan build on earlier ones.
         if ch.path not in expected:
             expected[ch.path] = ch.old_text
-            if _on_disk(ch.path) != ch.old_text:
+            if _decoded(tree.read(ch.write_target)) != ch.old_text:
                 raise PatchError(f"{ch.path} changed on disk since the patch was planned")
         expected[ch.path] = ch.new_text if ch.move_path is None else None
         if ch.move_path is not None:
             expected[ch.move_path] = ch.new_text
     for ch in changes:
         if ch.kind == "add":
-            _write_atomic(ch.path, ch.new_text or "")
+            _replace(tree, ch.write_target, ch.path, ch.new_text or "")
         elif ch.kind == "delete":
-            Path(ch.path).unlink()
+            _unlink(tree, ch.write_target, ch.path)
         else:
-            dest = ch.move_path or ch.path
-            _write_atomic(dest, ch.new_text or "")
+            dest = ch.write_move_target or ch.write_target
+            _replace(tree, dest, ch.move_path or ch.path, ch.new_text or "")
             if ch.move_path is not None:
-                Path(ch.path).unlink()
+                _unlink(tree, ch.write_target, ch.path)
+
+
+def _replace(tree: FdTree, target: str, shown: str, text: str) -> None:
+    try:
+        tree.replace(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise PatchError(f"cannot write {shown}: {exc.strerror or exc}") from None
+
+
+def _unlink(tree: FdTree, target: str, shown: str) -> None:
+    try:
+        tree.unlink(target)
+    except OSError as exc:
+        raise PatchError(f"cannot delete {shown}: {exc.strerror or exc}") from None
 
 
 def to_v2_changes(changes: Sequence[PlannedChange]) -> list[dict[str, Any]]:
