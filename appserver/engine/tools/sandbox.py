@@ -218,7 +218,7 @@ def protected_paths(roots: list[Path]) -> list[Path]:
                 target = _gitdir_target(path)
                 if target is not None:
                     add(target)
-    return out
+    return [p for p in out if not any(p != q and p.is_relative_to(q) for q in out)]
 
 
 def _gitdir_target(pointer: Path) -> Path | None:
