@@ -259,7 +259,6 @@ def is_path_writable(path: Path | str, policy: PolicyLike, cwd: Path) -> bool:
 
 Backend = Literal["bubblewrap", "landlock"]
 BACKEND_ENV = "APPSERVER_SANDBOX_BACKEND"  # auto (default) | bubblewrap | landlock | none
-DISABLE_ENV = BACKEND_ENV  # the older name of the same variable
 BACKEND_CHOICES = ("auto", "bubblewrap", "landlock", "none")
 MAX_PROCESSES_ENV = "APPSERVER_SANDBOX_MAX_PROCESSES"
 MAX_FILE_SIZE_ENV = "APPSERVER_SANDBOX_MAX_FILE_SIZE"
