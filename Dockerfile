@@ -5,8 +5,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     APPSERVER_HOME=/data
 
-# bubblewrap confines the commands the agent runs (read-only / workspace-write sandboxes).
-# Not pinned: the slim base's Debian release fixes the version.
+# The commands the agent runs (read-only / workspace-write sandboxes) are confined with
+# Landlock + seccomp, which need no privileges: that is the backend a default container gets,
+# as it refuses the user namespaces bubblewrap needs. bubblewrap stays installed for runtimes
+# that allow them (then `auto` prefers it). A runtime whose seccomp profile refuses the Landlock
+# system calls leaves neither: the server then says so (configWarning) and asks before running
+# such commands. Not pinned: the slim base's Debian release fixes the version.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bubblewrap \

@@ -91,7 +91,7 @@ def _needs_approval(ops: TurnOps, command: str, confined: bool, cwd: Path) -> bo
     """Whether to ask before running ``command`` in ``cwd``.
 
     ``confined`` is False only for a restricted sandbox mode without a sandbox here (no
-    bubblewrap): such a command is asked about rather than run unconfined, even a known-safe
+    working backend): such a command is asked about rather than run unconfined, even a known-safe
     one under ``untrusted`` (approval ``never`` refuses it before this is consulted). The one
     exception is a command the client accepted for the session, which runs as accepted.
     """
@@ -157,7 +157,7 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
         return await _finish_declined(
             ops,
             item,
-            "command refused: no sandbox (bubblewrap) is available and the approval "
+            "command refused: no sandbox (bubblewrap or Landlock) is available and the approval "
             "policy is `never`, so it cannot run confined or be approved",
         )
     if _needs_approval(ops, command, wrapped is not None, cwd):

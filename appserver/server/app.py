@@ -40,6 +40,27 @@ if TYPE_CHECKING:
 log = logging.getLogger("appserver.server")
 
 
+def _sandbox_warning() -> str | None:
+    """The startup warning about sandboxing, or None when a backend confines commands."""
+    setting = sandbox.backend_setting()
+    fallback = (
+        "commands in the read-only and workspace-write sandbox modes will ask for approval "
+        "instead of running confined."
+    )
+    if setting not in sandbox.BACKEND_CHOICES:
+        return (
+            f"{sandbox.BACKEND_ENV}={setting!r} is not one of "
+            + ", ".join(sandbox.BACKEND_CHOICES)
+            + f": no sandbox is used, and {fallback}"
+        )
+    if setting == "none":
+        return f"sandboxing is switched off ({sandbox.BACKEND_ENV}=none): {fallback}"
+    if sandbox.backend() is not None:
+        return None
+    reasons = "; ".join(f"{b}: {sandbox.backend_problem(b)}" for b in sandbox.candidates())
+    return f"no sandbox works here ({reasons}): {fallback}"
+
+
 class App:
     def __init__(
         self, config: LoadedConfig, *, ingress_capacity: int = 1024, lazy: bool = False
@@ -131,13 +152,10 @@ class App:
             )
             log.warning("%s", summary)
             warnings.append({"summary": summary, "details": None})
-        if not sandbox.bwrap_available():
-            summary = (
-                "bubblewrap (bwrap) is not available: commands in the read-only and "
-                "workspace-write sandbox modes will ask for approval instead of running confined."
-            )
-            log.warning("%s", summary)
-            warnings.append({"summary": summary, "details": None})
+        sandbox_warning = _sandbox_warning()
+        if sandbox_warning is not None:
+            log.warning("%s", sandbox_warning)
+            warnings.append({"summary": sandbox_warning, "details": None})
         return warnings
 
     async def start(self) -> None:

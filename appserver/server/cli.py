@@ -114,11 +114,11 @@ def _read_jwt_policy(opts: ServeOptions) -> JwtPolicy | None:
 
 
 async def _serve(opts: ServeOptions) -> int:
-    # The bubblewrap probe (a child process; App needs its answer for the startup warnings)
-    # runs while the server's modules import, not after them.
+    # The sandbox backend probes (child processes; App needs their answer for the startup
+    # warnings) run while the server's modules import, not after them.
     from appserver.engine.tools import sandbox
 
-    probe = threading.Thread(target=sandbox.bwrap_available, name="bwrap-probe", daemon=True)
+    probe = threading.Thread(target=sandbox.backend, name="sandbox-probe", daemon=True)
     probe.start()
     from appserver.server.app import App
     from appserver.server.config import load_config

@@ -87,7 +87,7 @@ async def test_restricted_sandbox_without_bwrap_asks(
     async with open_client(transport, home, env=env) as c:
         warnings = [m for m in c.seen if m.get("method") == "configWarning"]
         warning = warnings[0] if warnings else await c.notification("configWarning")
-        assert "bubblewrap" in warning["params"]["summary"]
+        assert "APPSERVER_SANDBOX_BACKEND=none" in warning["params"]["summary"]
         started = await c.call("thread/start", {"cwd": str(home)})
         assert started["sandboxEnforcement"] == "approval"
         tid = started["thread"]["id"]

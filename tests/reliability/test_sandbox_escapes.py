@@ -5,11 +5,13 @@ delete or move files through ``..``, through symlinks pointing out of the worksp
 directory link, a file link, a dangling link) and through absolute paths elsewhere never change
 anything outside the roots when the approval policy is ``never``; with ``on-request`` they ask
 first, a decline writes nothing and an accept does (so the paths really are writable by the
-OS). These need no bubblewrap and run everywhere. With bubblewrap (skipped without it):
-``shell_command`` calls that write through the same routes, or run from a ``workdir`` outside,
-fail inside the sandbox; with ``on-failure`` the server asks before running them unconfined and
-a decline leaves nothing behind. In ``read-only`` the workspace itself is not writable either.
-The workspace lives outside ``/tmp`` (a default writable root).
+OS); a patch into the workspace's ``.git`` never applies either. These need no sandbox backend
+and run everywhere. Under each backend that works here (bubblewrap, Landlock; each skipped,
+naming why, when it does not): ``shell_command`` calls that write through the same routes, or
+run from a ``workdir`` outside, or into the workspace's ``.git``, fail inside the sandbox, and
+``sandboxEnforcement`` names the backend; with ``on-failure`` the server asks before running
+them unconfined and a decline leaves nothing behind. In ``read-only`` the workspace itself is
+not writable either. The workspace lives outside ``/tmp`` (a default writable root).
 """
 
 from __future__ import annotations
@@ -30,9 +32,17 @@ from tests.engine.test_turns import completed_turn, items_of, run_turn, start_th
 from tests.harness import WireClient, is_request, open_client
 from tests.support import mock_model as mm
 
-# Only the command tests need bubblewrap: a patch's target paths are checked by the server
-# itself, so the patch tests run everywhere.
-needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap unavailable")
+# Only the command tests need a sandbox backend: a patch's target paths are checked by the
+# server itself, so the patch tests run everywhere.
+
+
+def _backend_param(name: sandbox.Backend) -> Any:
+    problem = sandbox.backend_problem(name)
+    mark = pytest.mark.skipif(problem is not None, reason=f"{name} unusable here: {problem}")
+    return pytest.param(name, marks=mark, id=name)
+
+
+BACKENDS = [_backend_param("bubblewrap"), _backend_param("landlock")]
 
 MODES = ["read-only", "workspace-write"]
 
@@ -44,7 +54,7 @@ class Layout:
     outside: Path
 
     def snapshot(self) -> dict[str, bytes | str]:
-        """Every entry outside the workspace (and, for read-only, inside it), with content."""
+        """Every entry under the base directory, with its content."""
         out: dict[str, bytes | str] = {}
         for root, dirs, files in os.walk(self.base):
             for name in dirs + files:
@@ -69,6 +79,8 @@ def layout() -> Iterator[Layout]:
     ws, outside = base / "ws", base / "outside"
     ws.mkdir()
     outside.mkdir()
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".git" / "config").write_text("[core]\n")
     (outside / "victim.txt").write_text("victim\n")
     (outside / "target.txt").write_text("target\n")
     (ws / "inside.txt").write_text("inside\n")
@@ -96,6 +108,8 @@ def escaping_patches(lay: Layout) -> dict[str, str]:
         "move out": _patch(
             "*** Update File: inside.txt\n*** Move to: ../outside/moved.txt\n@@\n-inside\n+moved\n"
         ),
+        "git hook": _patch("*** Add File: .git/hooks/pre-commit\n+#!/bin/sh\n"),
+        "git config": _patch("*** Update File: .git/config\n@@\n [core]\n+fsmonitor = x\n"),
     }
 
 
@@ -108,6 +122,9 @@ def escaping_commands(lay: Layout) -> dict[str, dict[str, Any]]:
         "delete": {"command": f"rm -f {lay.outside}/victim.txt"},
         "workdir outside": {"command": "touch cmd-workdir", "workdir": "../outside"},
         "home": {"command": "touch $HOME/.appserver-sandbox-escape-probe"},
+        "git hook": {"command": "echo '#!/bin/sh' > .git/hooks/pre-commit"},
+        "git config": {"command": "echo '[core] fsmonitor = x' >> .git/config"},
+        "git swap": {"command": "mv .git .git-old"},
     }
 
 
@@ -180,21 +197,26 @@ async def test_escaping_patch_asks_first(home: Path, model: Any, layout: Layout,
     assert after == before
 
 
-@needs_bwrap
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mode", MODES)
 async def test_escaping_commands_fail_in_the_sandbox(
-    home: Path, model: Any, layout: Layout, mode: str
+    home: Path, model: Any, layout: Layout, mode: str, backend: str
 ) -> None:
     write_config(home, model.base_url, approval="never", sandbox=mode)
     commands = escaping_commands(layout)
     if mode == "read-only":
         commands["inside"] = {"command": "touch cmd-inside"}
-    control = {"command": "touch cmd-allowed && echo made"}
+    # Under Landlock a workspace holding .git cannot get new top-level entries (see README),
+    # so the control writes an existing file.
+    control = {"command": "echo made > inside.txt && echo made"}
     for i, args in enumerate([*commands.values(), control]):
         model.add(mm.sse_function_call(f"call_{i}", "shell_command", args), mm.sse_text("ok"))
     before = layout.snapshot()
-    async with open_client("in_process", home, env=ENV) as c:
-        tid = await start_thread(c, layout.ws)
+    env = {**ENV, "APPSERVER_SANDBOX_BACKEND": backend}
+    async with open_client("in_process", home, env=env) as c:
+        started = await c.call("thread/start", {"cwd": str(layout.ws)})
+        assert started["sandboxEnforcement"] == backend
+        tid = started["thread"]["id"]
         for _ in range(len(commands) + 1):
             assert (await _turn(c, tid))["status"] == "completed"
         assert not [m for m in c.seen if is_request(m)]
@@ -206,16 +228,17 @@ async def test_escaping_commands_fail_in_the_sandbox(
     after = layout.snapshot()
     if mode == "workspace-write":
         assert items[-1]["exitCode"] == 0  # the sandbox still lets the workspace be written
-        assert after.pop("ws/cmd-allowed") == b""
+        assert after["ws/inside.txt"] == b"made\n"
+        after["ws/inside.txt"] = before["ws/inside.txt"]
     else:
         assert items[-1]["exitCode"] != 0
     assert after == before
     assert not (Path.home() / ".appserver-sandbox-escape-probe").exists()
 
 
-@needs_bwrap
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_failed_command_asks_before_running_unconfined(
-    home: Path, model: Any, layout: Layout
+    home: Path, model: Any, layout: Layout, backend: str
 ) -> None:
     write_config(home, model.base_url, approval="on-failure", sandbox="workspace-write")
     model.add(
@@ -223,7 +246,9 @@ async def test_failed_command_asks_before_running_unconfined(
         mm.sse_text("ok"),
     )
     before = layout.snapshot()
-    async with open_client("in_process", home, env=ENV) as c:
+    async with open_client(
+        "in_process", home, env={**ENV, "APPSERVER_SANDBOX_BACKEND": backend}
+    ) as c:
         tid = await start_thread(c, layout.ws)
         await run_turn(c, tid, "try")
         req = await c.wait_for(is_request)

@@ -158,9 +158,7 @@ def search_snippet(term: str, *texts: str | None) -> str:
 
 
 def _enforcement(policy: dict[str, Any]) -> str:
-    if sandbox.SandboxPolicy.from_dict(policy).full_access:
-        return "none"
-    return "bubblewrap" if sandbox.bwrap_available() else "approval"
+    return sandbox.enforcement(policy)
 
 
 class ThreadHandlers:
