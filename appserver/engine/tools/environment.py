@@ -7,10 +7,10 @@ the credential detectors it applies by default:
 * every variable a provider config names (``env_key``, the values of ``env_http_headers``,
   ``bearer_token_env_var``), and any variable holding the same value as one of those;
 * names with a credential word: ``KEY``, ``TOKEN``, ``SECRET``, ``PASSWORD``, ``PASSWD``,
-  ``CREDENTIAL``, ``CREDS``, ``COOKIE`` anywhere in the name; ``PAT``, ``PASS``, ``AUTHN``,
-  ``AUTHZ``, ``AUTHORIZATION`` or a word ending in ``AUTH`` as a whole ``_``-separated part
-  (``GITHUB_PAT``, ``SMTP_PASS``, ``NEXTAUTH_URL``; ``PATH``, ``PWD``, ``GIT_AUTHOR_NAME``
-  and ``XAUTHORITY`` stay);
+  ``CREDENTIAL``, ``CREDS``, ``COOKIE`` anywhere in the name; ``PAT``, ``PASS``, ``PWD``,
+  ``AUTHN``, ``AUTHZ``, ``AUTHORIZATION`` or a word ending in ``AUTH`` as a whole
+  ``_``-separated part (``GITHUB_PAT``, ``SMTP_PASS``, ``MYSQL_PWD``, ``NEXTAUTH_URL``;
+  ``PATH``, ``PWD``, ``OLDPWD``, ``GIT_AUTHOR_NAME`` and ``XAUTHORITY`` stay);
 * values that carry a credential whatever the name: a URL with a password
   (``postgres://user:pass@host/db``) or a long user part (a token as user), and well-known
   token shapes (``ghp_…``, ``github_pat_…``, ``glpat-…``, ``sk-…``, ``xoxb-…``, ``AKIA…``,
@@ -61,6 +61,7 @@ _SECRET_SUBSTRINGS = (
 )
 _SECRET_PARTS = frozenset({"PAT", "PASS", "AUTHN", "AUTHZ", "AUTHORIZATION"})
 _PART_SPLIT = re.compile(r"[^A-Z0-9]+")
+_DIRECTORY_VARS = frozenset({"PWD", "OLDPWD"})
 
 # A URL whose authority has a user part: ``scheme://user[:password]@host``.
 _URL_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/\s@]+)@", re.ASCII)
@@ -93,7 +94,10 @@ def looks_secret(name: str) -> bool:
     upper = name.upper()
     if any(word in upper for word in _SECRET_SUBSTRINGS):
         return True
-    return any(part in _SECRET_PARTS or part.endswith("AUTH") for part in _PART_SPLIT.split(upper))
+    parts = _PART_SPLIT.split(upper)
+    if "PWD" in parts and upper not in _DIRECTORY_VARS:  # MYSQL_PWD; not PWD, OLDPWD
+        return True
+    return any(part in _SECRET_PARTS or part.endswith("AUTH") for part in parts)
 
 
 def value_looks_secret(value: str) -> bool:
