@@ -5,8 +5,8 @@ credentials (``http://user:pass@host``, ``?key=...``) and the known credential v
 (``store.redaction``) are masked in the message and in any traceback, whichever logger emitted
 it. The HTTP client's loggers (``httpx``/``httpcore``, and their ``httpx2``/``httpcore2``
 forks the openai SDK may use), ``openai`` and ``websockets`` are quieted to warning unless the
-level is debug. It must
-never attach a handler to stdout: on stdio, stdout is the protocol channel.
+level is debug. It must never attach a handler to stdout: on stdio, stdout is the protocol
+channel.
 """
 
 from __future__ import annotations
