@@ -29,6 +29,7 @@ from appserver.engine.thread_state import (
     now_ms,
     now_s,
 )
+from appserver.engine.tools.command_policy import CommandPolicy
 from appserver.engine.turn_runner import RetryBudget, TurnRunner
 from appserver.protocol.errors import invalid_request
 from appserver.store import history
@@ -48,9 +49,9 @@ class ThreadManager:
         client_for: ClientFor,
         *,
         idle_unload_s: float = 1800.0,
-        secret_env_names: frozenset[str] = frozenset(),
+        commands: CommandPolicy | None = None,
     ) -> None:
-        self.secret_env_names = secret_env_names
+        self.commands = commands or CommandPolicy()
         self.store = store
         self.outbox = outbox
         self.client_for = client_for
@@ -276,7 +277,7 @@ class ThreadManager:
             originator=self.originators.get(thread.id, "appserver"),
             record=record,
             on_finished=lambda status: self._turn_finished(thread),
-            secret_env_names=self.secret_env_names,
+            commands=self.commands,
             # The home holds auth.json and every rollout: never read without asking.
             protected_paths=(self.store.home,),
         )

@@ -2,8 +2,9 @@
 
 Owns the policy decisions (when to ask, what a decision means) and the items each call
 becomes (``commandExecution``, ``fileChange``) with their notifications. It reaches the rest
-of the turn through ``TurnOps`` (emit, record, ask). Commands run with the server's environment
-minus every variable that looks like a secret or is a provider's ``env_key``. It must never
+of the turn through ``TurnOps`` (emit, record, ask). Commands run with the environment and
+time limit of ``ops.commands`` (``CommandPolicy``: the server's environment minus every
+credential, 10 s unless the model asks for longer, capped). It must never
 apply a patch that writes outside the writable roots, or run a command unconfined, without an
 explicit approval.
 """
@@ -22,6 +23,7 @@ from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
 from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN
 from appserver.engine.tools import bash_parse, command_safety, sandbox, shell
 from appserver.engine.tools import patch as patches
+from appserver.engine.tools.command_policy import CommandPolicy
 
 
 class TurnCancelled(Exception):
@@ -31,7 +33,7 @@ class TurnCancelled(Exception):
 class TurnOps(Protocol):
     thread: LoadedThread
     turn: ActiveTurn
-    secret_env_names: frozenset[str]  # kept out of the environment of commands
+    commands: CommandPolicy  # the environment and time limit of commands
     protected_paths: tuple[Path, ...]  # never read by a command that runs without asking
 
     async def emit(self, method: str, params: dict[str, Any]) -> None: ...
@@ -133,8 +135,7 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
     cwd = (
         Path(settings.cwd) / workdir if isinstance(workdir, str) and workdir else Path(settings.cwd)
     )
-    timeout = args.get("timeout_ms")
-    timeout_ms = timeout if isinstance(timeout, int) and timeout > 0 else None
+    timeout_ms = ops.commands.timeout_ms(args.get("timeout_ms"))
     argv = shell.shell_argv(command)
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
     # Roots are the thread's: a `workdir` elsewhere is where the command starts, not a root.
@@ -257,7 +258,7 @@ async def _run(
         timeout_ms=timeout_ms,
         on_output=on_output,
         on_start=on_start,
-        env=shell.command_environment(ops.secret_env_names),
+        env=ops.commands.env(),
     )
 
 

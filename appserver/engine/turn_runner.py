@@ -27,6 +27,7 @@ from appserver.engine.providers import events as ev
 from appserver.engine.providers.events import ModelClient, ModelRequest, ProviderError
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_s
 from appserver.engine.tool_specs import TOOLS
+from appserver.engine.tools.command_policy import CommandPolicy
 from appserver.store import history
 
 log = logging.getLogger("appserver.engine")
@@ -83,10 +84,10 @@ class TurnRunner:
         originator: str,
         record: Callable[[str, dict[str, Any]], None],
         on_finished: Callable[[str], Awaitable[None]],
-        secret_env_names: frozenset[str] = frozenset(),
+        commands: CommandPolicy | None = None,
         protected_paths: tuple[Path, ...] = (),
     ) -> None:
-        self.secret_env_names = secret_env_names
+        self.commands = commands or CommandPolicy()
         self.protected_paths = protected_paths
         self.thread = thread
         self.turn = turn

@@ -42,5 +42,9 @@ def invalid_request(message: str, data: Any = None) -> RpcError:
     return RpcError(INVALID_REQUEST, message, data)
 
 
+def invalid_params(message: str, data: Any = None) -> RpcError:
+    return RpcError(INVALID_PARAMS, message, data)
+
+
 def internal_error(message: str, data: Any = None) -> RpcError:
     return RpcError(INTERNAL_ERROR, message, data)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from appserver.protocol.base import WireModel
-from appserver.protocol.errors import invalid_request
+from appserver.protocol.errors import RpcError, invalid_params, invalid_request
 
 ApprovalPolicy = Literal["untrusted", "on-failure", "on-request", "never"]
 SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
@@ -146,9 +146,32 @@ class TurnInterruptParams(WireModel):
 
 _INPUT_TYPES = {"text", "image", "localImage", "skill", "mention"}
 
+# The reference's limit (``MAX_USER_INPUT_TEXT_CHARS``): the text of one turn/start or
+# turn/steer, all its text items together, counted in characters.
+MAX_USER_INPUT_TEXT_CHARS = 1 << 20
+
+
+def input_too_large(actual: int) -> RpcError:
+    """The reference's reply to an over-long input: -32602 with snake_case ``data``."""
+    return invalid_params(
+        f"Input exceeds the maximum length of {MAX_USER_INPUT_TEXT_CHARS} characters.",
+        {
+            "input_error_code": "input_too_large",
+            "max_chars": MAX_USER_INPUT_TEXT_CHARS,
+            "actual_chars": actual,
+        },
+    )
+
 
 def check_user_input(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validate and normalise ``UserInput`` items (text gets ``text_elements: []``)."""
+    """Validate and normalise ``UserInput`` items (text gets ``text_elements: []``).
+
+    Text longer than ``MAX_USER_INPUT_TEXT_CHARS`` in total is refused (-32602) before
+    anything is recorded.
+    """
+    total = sum(len(t) for i in items if isinstance(t := i.get("text"), str))
+    if total > MAX_USER_INPUT_TEXT_CHARS:
+        raise input_too_large(total)
     out: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         kind = item.get("type")

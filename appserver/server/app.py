@@ -27,10 +27,12 @@ from appserver.core.processor import MessageProcessor, ServerIdentity
 from appserver.engine.tools import sandbox
 from appserver.protocol.registry import MethodRegistry
 from appserver.server.config import ConfigError, LoadedConfig, load_config
+from appserver.store import private, redaction
 
 if TYPE_CHECKING:
     from appserver.engine.manager import ThreadManager
     from appserver.engine.providers.config import ProviderInfo
+    from appserver.engine.tools.command_policy import CommandPolicy
     from appserver.server.auth import AuthStore
     from appserver.server.catalog import Catalog
     from appserver.server.models import ModelClients
@@ -66,13 +68,15 @@ class App:
         self, config: LoadedConfig, *, ingress_capacity: int = 1024, lazy: bool = False
     ) -> None:
         self.config = config
-        config.home.mkdir(parents=True, exist_ok=True)
+        # 0700, tightened if it exists looser: rollouts hold everything said and run.
+        private.ensure_home(config.home)
         self.registry = MethodRegistry()
         # Checked for type by load_config; read here so nothing in load() can fail on it.
         self._idle_unload_s = max(0.0, float(config.get("thread_idle_unload_seconds", 1800)))
         self._providers: dict[str, ProviderInfo] | None = None
         if config.get("model_providers"):
             self._providers = self._resolve_providers()
+        self._commands = self._command_policy()
         self.processor = MessageProcessor(
             self.registry,
             ServerIdentity(codex_home=str(config.home.resolve())),
@@ -96,12 +100,24 @@ class App:
         except ProviderConfigError as exc:
             raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
 
+    def _command_policy(self) -> CommandPolicy:
+        """Checked here, so a bad table refuses to start; the provider variables it must
+        scrub are added by ``load`` (resolving the providers imports pydantic)."""
+        from appserver.engine.tools.command_policy import CommandPolicy
+        from appserver.engine.tools.environment import PolicyError
+
+        try:
+            return CommandPolicy.from_config(self.config.values)
+        except PolicyError as exc:
+            raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
+
     def load(self) -> None:
         """Build everything behind the handshake: the providers, the engine, the store, and
         the methods that use them. Idempotent."""
         if self.loaded:
             return
         from appserver.engine.manager import ThreadManager
+        from appserver.engine.providers.config import credential_env_vars, credential_values
         from appserver.server.auth import AuthStore
         from appserver.server.catalog import Catalog
         from appserver.server.handlers.account import AccountHandlers
@@ -113,6 +129,9 @@ class App:
 
         config = self.config
         providers = self._providers if self._providers is not None else self._resolve_providers()
+        for info in providers.values():
+            # Blanked out of every rollout line and log line from now on.
+            redaction.KNOWN.register(*credential_values(info))
         self.catalog: Catalog = Catalog(config, providers)
         DiscoveryHandlers(config, self.catalog).register(self.registry)
         self.auth: AuthStore = AuthStore(config.home)
@@ -125,8 +144,8 @@ class App:
             CoreOutbox(self.processor.sender),
             self.models,
             idle_unload_s=self._idle_unload_s,
-            # API keys stay out of the commands the agent runs.
-            secret_env_names=frozenset(p.env_key for p in providers.values() if p.env_key),
+            # Credentials stay out of the commands the agent runs; every command has a limit.
+            commands=self._commands.scrubbing(credential_env_vars(providers, config.values)),
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         manager = self.manager

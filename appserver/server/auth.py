@@ -21,6 +21,8 @@ from pathlib import Path
 
 import orjson
 
+from appserver.store import private, redaction
+
 AUTH_FILE = "auth.json"
 KEY_FIELD = "OPENAI_API_KEY"
 FILE_MODE = 0o600
@@ -70,16 +72,18 @@ class AuthStore:
         value = data.get(KEY_FIELD) if isinstance(data, dict) else None
         if not isinstance(value, str) or not value.strip():
             return None
+        redaction.KNOWN.register(value)  # never written to a rollout or a log line
         return value.strip()
 
     def save_api_key(self, key: str) -> None:
         """Replace auth.json with one holding ``key`` (mode 0600, atomic). Blocking I/O."""
+        redaction.KNOWN.register(key)
         payload = orjson.dumps(
             {"auth_mode": "apikey", KEY_FIELD: key, "tokens": None, "last_refresh": None},
             option=orjson.OPT_INDENT_2,
         )
         directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
+        private.ensure_dir(directory)
         tmp = directory / f".{AUTH_FILE}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(tmp, flags, FILE_MODE)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import orjson
 
+from appserver.store import private
 from appserver.store.history import thread_meta
 from appserver.store.rollout import decode_line
 
@@ -151,7 +152,7 @@ class ThreadStore:
         self.sessions_dir = home / "sessions"
         self.archived_dir = home / "archived_sessions"
         self.db_path = home / "state.sqlite"
-        home.mkdir(parents=True, exist_ok=True)
+        private.ensure_home(home)
         self._db: sqlite3.Connection
         self._open_index()
 
@@ -329,7 +330,7 @@ class ThreadStore:
     def _move(self, rec: ThreadRecord, target: Path, *, archived: bool) -> Path:
         if target.exists():
             raise FileExistsError(f"refusing to overwrite {target}")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private.ensure_dir(target.parent)
         # A crash between the rename and the UPDATE is repaired on the next open: the
         # file is found at its new path and the row is re-pointed (archived = location).
         os.rename(rec.path, target)
@@ -415,11 +416,16 @@ class ThreadStore:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    # Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the mode of
+    # the database file (and would create the database itself 0644).
+    private.create_file(path)
     # Autocommit mode: single statements commit on their own; multi-statement work uses
     # explicit BEGIN/COMMIT (see ThreadStore._transaction).
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode = WAL")
+        for suffix in ("-wal", "-shm"):  # left 0644 by an older version
+            private.restrict_file(Path(f"{path}{suffix}"))
         # WAL + NORMAL: a kill -9 loses nothing committed; only power loss may lose the
         # last transactions, which the next open's reconcile re-derives from the files.
         db.execute("PRAGMA synchronous = NORMAL")

@@ -3,8 +3,10 @@
 Owns the on-disk line format (``{"timestamp", "type", "payload"}``), writing lines so that a
 crash leaves at most one torn line, and reading files back tolerantly.
 
-Must never: rewrite or truncate an existing rollout, interpret payloads (that is
-``history.py``'s job), or raise on bad file content when reading.
+Files are created 0600 in 0700 directories (``private.py``), and every line is written with
+the known credential values blanked (``redaction.KNOWN``). Must never: rewrite or truncate an
+existing rollout, interpret payloads (that is ``history.py``'s job), or raise on bad file
+content when reading.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from types import TracebackType
 from typing import Any
 
 import orjson
+
+from appserver.store import private, redaction
 
 logger = logging.getLogger("appserver.store")
 
@@ -69,7 +73,8 @@ class RolloutWriter:
         if self._closed:
             raise ValueError(f"rollout writer for {self.path} is closed")
         fd = self._ensure_open()
-        _write_all(fd, encode_line(type, payload))
+        # Known credential values (a stored API key a command printed, say) never reach disk.
+        _write_all(fd, redaction.KNOWN.scrub_bytes(encode_line(type, payload)))
         if durable:
             os.fsync(fd)
 
@@ -97,11 +102,12 @@ class RolloutWriter:
 
     def _ensure_open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private.ensure_dir(self.path.parent)
             # O_APPEND: every write lands at the current end even if the file moved
             # (archive) or someone else appended; raw fd: no userspace buffer to lose.
             # Read access is only for peeking at the last byte (_terminate_torn_tail).
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            # Mode 0600 whatever the umask: a rollout holds everything said and run.
+            fd = private.open_file(self.path, os.O_RDWR | os.O_APPEND)
             _terminate_torn_tail(fd)
             self._fd = fd
         return self._fd

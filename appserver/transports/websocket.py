@@ -1,7 +1,8 @@
 """The WebSocket transport: many clients, one text frame per message.
 
 Owns the listener (the ``websockets`` library), the HTTP side (``/healthz`` and ``/readyz``
-→ 200; Origin and bearer-token checks at the upgrade), and one reader loop plus one writer
+→ 200; Origin and bearer-token checks at the upgrade, a duplicated ``Origin`` or
+``Authorization`` header → 400), and one reader loop plus one writer
 task per connection. The writer frames each message once (the frame is cached on the message,
 so a broadcast is framed once for every connection) and writes a whole batch of frames with one
 ``transport.write`` inside the library's ``send_context`` (state check, flow control). Each
@@ -93,14 +94,16 @@ class WebSocketListener:
 
     def _process_request(self, conn: ServerConnection, request: HttpRequest) -> HttpResponse | None:
         path = request.path.split("?", 1)[0]
-        is_upgrade = "upgrade" in request.headers.get("Connection", "").lower()
+        headers = request.headers
+        is_upgrade = "upgrade" in ",".join(headers.get_all("Connection")).lower()
         if path in ("/healthz", "/readyz") and not is_upgrade:
             if path == "/readyz" and not self.ready:
                 return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
             return conn.respond(HTTPStatus.OK, "")
         try:
             self.options.policy.check(
-                request.headers.get("Origin"), request.headers.get("Authorization")
+                _single(headers.get_all("Origin"), "Origin"),
+                _single(headers.get_all("Authorization"), "Authorization"),
             )
         except AuthFailure as fail:
             log.warning("rejecting websocket request: %s", fail.reason)
@@ -144,6 +147,14 @@ class WebSocketListener:
                     await processor.submit_wait(conn, msg)
         except ConnectionClosed:
             pass
+
+
+def _single(values: list[str], name: str) -> str | None:
+    """The one value of a header that must appear at most once. Two ``Origin`` or two
+    ``Authorization`` headers are ambiguous (which one did a proxy check?): 400."""
+    if len(values) > 1:
+        raise AuthFailure(HTTPStatus.BAD_REQUEST, f"duplicate {name} header")
+    return values[0] if values else None
 
 
 def _closer(ws: ServerConnection) -> Callable[[], None]:

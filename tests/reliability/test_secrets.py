@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from appserver.engine.tools.shell import command_environment
+from appserver.engine.tools.environment import command_environment
 from tests.engine.test_turns import completed_turn, items_of, run_turn, start_thread
 from tests.harness import StdioWire, open_client, spawn_stdio
 from tests.support import mock_model as mm
@@ -174,7 +174,7 @@ async def test_config_read_redacts_secrets(transport: str, home: Path, model: An
     other = config["model_providers"]["other"]
     assert other["experimental_bearer_token"] == "[redacted]"
     assert other["http_headers"]["Authorization"] == "[redacted]"
-    assert other["http_headers"]["X-Plain"] == "visible"
+    assert other["http_headers"]["X-Plain"] == "[redacted]"  # header values: credentials
     assert config["model_providers"]["mock"]["env_key"] == "MOCK_ACCESS"  # a name, not a secret
     for secret in LEAKS:
         assert secret not in str(config)

@@ -35,6 +35,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from appserver.store.redaction import redact_url_credentials, secret_param, url_secrets
+
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_CAP = 100
 BUILTIN_PROVIDER_IDS = frozenset({"openai", "scripted", "ollama", "lmstudio"})
@@ -97,8 +99,9 @@ class ProviderInfo(BaseModel):
 
     def __repr__(self) -> str:
         token = "***" if self.experimental_bearer_token is not None else None
+        base_url = redact_url_credentials(self.base_url) if self.base_url else None
         return (
-            f"ProviderInfo(id={self.id!r}, name={self.name!r}, base_url={self.base_url!r}, "
+            f"ProviderInfo(id={self.id!r}, name={self.name!r}, base_url={base_url!r}, "
             f"wire_api={self.wire_api!r}, env_key={self.env_key!r}, "
             f"experimental_bearer_token={token!r}, "
             f"http_headers={sorted(self.http_headers)!r} (values hidden), "
@@ -232,3 +235,43 @@ def missing_key_message(info: ProviderInfo) -> str:
     if info.env_key_instructions:
         msg += f" {info.env_key_instructions}"
     return msg
+
+
+def credential_env_vars(
+    providers: Mapping[str, ProviderInfo], config: Mapping[str, Any] | None = None
+) -> frozenset[str]:
+    """Every environment variable a provider (or MCP server) config names as holding a
+    credential: ``env_key``, the values of ``env_http_headers`` and ``bearer_token_env_var``.
+    Commands the agent runs never see them."""
+    names: set[str] = set()
+    for info in providers.values():
+        if info.env_key:
+            names.add(info.env_key)
+        names.update(info.env_http_headers.values())
+    for section in ("model_providers", "mcp_servers"):
+        tables = (config or {}).get(section)
+        if not isinstance(tables, Mapping):
+            continue
+        for table in tables.values():
+            if not isinstance(table, Mapping):
+                continue
+            for key in ("env_key", "bearer_token_env_var"):
+                if isinstance(table.get(key), str):
+                    names.add(table[key])
+            headers = table.get("env_http_headers")
+            if isinstance(headers, Mapping):
+                names.update(v for v in headers.values() if isinstance(v, str))
+    return frozenset(n for n in names if n)
+
+
+def credential_values(info: ProviderInfo, env: Mapping[str, str] | None = None) -> list[str]:
+    """The credential values this provider sends (its key or bearer token, credential headers,
+    its base URL's password and secret query values), to keep out of rollouts and logs."""
+    values = [api_key(info, env) or ""]
+    for header, value in info.headers(env).items():
+        if header.lower() in ("authorization", "proxy-authorization") or secret_param(header):
+            values += [value, value.partition(" ")[2]]
+    if info.base_url:
+        values += url_secrets(info.base_url)
+    values += [v for k, v in info.query_params.items() if secret_param(k)]
+    return [v for v in values if v]

@@ -32,6 +32,8 @@ from typing import Any, Literal
 import openai
 from openai import AsyncOpenAI
 
+from appserver.store.redaction import redact_url_credentials
+
 from .config import ProviderInfo, api_key, missing_key_message, needs_key
 from .events import (
     Completed,
@@ -180,7 +182,8 @@ class _OpenAIBackedClient:
         self._counter = 0
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(provider={self.info.id!r}, base_url={self.info.base_url!r})"
+        url = redact_url_credentials(self.info.base_url or "")
+        return f"{type(self).__name__}(provider={self.info.id!r}, base_url={url!r})"
 
     def _next_id(self, prefix: str) -> str:
         self._counter += 1

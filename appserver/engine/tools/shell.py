@@ -21,7 +21,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +30,7 @@ from appserver.engine.tools.command_actions import command_actions
 __all__ = [
     "CommandResult",
     "command_actions",
-    "command_environment",
     "kill_all_running",
-    "looks_secret",
     "run_command",
     "shell_argv",
 ]
@@ -88,26 +86,6 @@ def kill_all_running() -> None:
     for pgid, running in list(_RUNNING.items()):
         running.killed = True
         _signal_group(pgid, signal.SIGKILL)
-
-
-# Environment variable names that look like they hold a credential (matched upper-cased).
-_SECRET_NAME_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
-
-
-def looks_secret(name: str) -> bool:
-    upper = name.upper()
-    return any(part in upper for part in _SECRET_NAME_PARTS)
-
-
-def command_environment(
-    secret_names: Iterable[str] = (), base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment for commands the agent runs: the server's own (or ``base``) minus every
-    variable that looks like a secret and every name in ``secret_names`` (the configured
-    providers' ``env_key``s), so an API key never reaches a command or its output."""
-    source = os.environ if base is None else base
-    drop = set(secret_names)
-    return {k: v for k, v in source.items() if k not in drop and not looks_secret(k)}
 
 
 def shell_argv(command: str) -> list[str]:

@@ -2,8 +2,12 @@
 
 Owns these three handlers and their registration (the ``account/*`` methods are in
 ``account.py``). They read the loaded config and never mutate it. ``config/read`` redacts
-anything that looks like a secret (literal bearer tokens, header values carrying credentials);
-API keys live in the environment or in auth.json and are never read here.
+anything that can hold a secret: values under secret-looking keys (literal bearer tokens),
+every ``http_headers`` value whatever the header's name (header values are credentials in
+general), secret query parameters, URL credentials inside any string (a ``base_url``'s
+``user:pass@`` or ``?key=``), and any known credential value. The variable *names* in
+``env_key`` and ``env_http_headers`` are shown. API keys live in the environment or in
+auth.json and are never read here.
 """
 
 from __future__ import annotations
@@ -23,26 +27,38 @@ from appserver.protocol.runtime_params import (
 )
 from appserver.server.catalog import Catalog, model_entry
 from appserver.server.config import LoadedConfig
+from appserver.store.redaction import redact_text, secret_param
 
 DEFAULT_PAGE = 50
 REDACTED = "[redacted]"
 _SECRET_WORDS = ("token", "secret", "key", "auth", "password", "cookie")
 
 
-def redact(value: Any, key: str = "") -> Any:
+_ALL_VALUES_SECRET = frozenset({"http_headers", "headers"})
+_NAMES_ONLY = frozenset({"env_http_headers"})  # header name → variable name
+
+
+def redact(value: Any, key: str = "", parent: str = "") -> Any:
     if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
+        return {k: redact(v, k, key) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, key) for v in value]
+        return [redact(v, key, parent) for v in value]
+    if not isinstance(value, str):
+        return value
     lowered = key.lower()
+    if parent in _ALL_VALUES_SECRET:
+        return REDACTED
+    if parent == "query_params":
+        return REDACTED if secret_param(key) else value
     if (
-        isinstance(value, str)
+        parent not in _NAMES_ONLY
         and any(w in lowered for w in _SECRET_WORDS)
         and not lowered.endswith("env_key")
         and lowered != "env_key_instructions"
+        and not lowered.endswith("_env_var")
     ):
         return REDACTED
-    return value
+    return redact_text(value)
 
 
 class DiscoveryHandlers:
