@@ -431,6 +431,10 @@ class ThreadManager:
             await asyncio.wait(tasks, timeout=timeout)
         for thread in self.loaded.values():
             if thread.writer is not None:
+                try:
+                    thread.writer.flush()
+                except OSError:
+                    log.warning("could not fsync the rollout of thread %s", thread.id)
                 thread.writer.close()
 
 
