@@ -1,8 +1,10 @@
 """The command line: ``appserver serve`` (stdio or WebSocket), ``--version``, Codex aliases.
 
 Owns argument parsing (click), the event-loop choice (uvloop when available), signal handling
-(first SIGINT/SIGTERM drains, a second stops at once) and exit codes. Startup errors (bad
-config, refused bind) are one line on stderr and exit code 2, never a traceback. This module
+(the first SIGINT/SIGTERM drains for up to ``--drain-timeout``, a second stops at once; either
+way running turns are interrupted before the transports close) and exit codes (``EXIT_*``).
+Startup errors (bad config, refused bind) are one line on stderr and exit code 2, never a
+traceback. This module
 must never write to stdout except ``--version`` and ``--help``: on stdio, stdout is the wire.
 ``chat`` only parses its options here; ``appserver.client`` (imported lazily, so ``serve``
 never loads it) does the rest, including its output.
