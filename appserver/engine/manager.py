@@ -3,15 +3,19 @@
 
 Owns the table of loaded threads, their rollouts (created with the first user message,
 appended as the turn goes), the index updates, subscriptions through the ``Outbox``, and the
-turn tasks. Mutations of one thread arrive here one at a time (the processor serialises them
-per thread); different threads run concurrently. It must never block the event loop on a
-model call or a command: turns run as tasks.
+turn tasks. A rollout or index write that fails (disk full) never fails a turn or the server:
+the thread's subscribers get a ``warning`` naming the failed write, the rollout keeps the
+lines and both are retried every ``PERSIST_RETRY_S`` until they succeed (reads meanwhile
+include the waiting lines). Mutations of one thread arrive here one at a time (the processor
+serialises them per thread); different threads run concurrently. It must never block the
+event loop on a model call or a command: turns run as tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +41,8 @@ from appserver.store.rollout import RolloutWriter, read_rollout
 
 log = logging.getLogger("appserver.engine")
 
+PERSIST_RETRY_S = 1.0  # how often writes that failed (disk full) are tried again
+
 ClientFor = Callable[[str], tuple[ModelClient, RetryBudget]]  # provider id → client, retries
 
 
@@ -60,6 +66,12 @@ class ThreadManager:
         self._turn_tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Threads whose rollout lines or index row could not be written, and the retry timer.
+        self._unsaved: dict[str, LoadedThread] = {}
+        self._index_dirty: set[str] = set()
+        self._told: set[tuple[str, str]] = set()  # (thread, what failed) a warning went out for
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- lookup -----------------------------------------------------------------------------
     def get_loaded(self, thread_id: str) -> LoadedThread:
@@ -139,7 +151,18 @@ class ThreadManager:
         if thread.path is None or not thread.materialized:
             return []
         live = thread.active_turn.id if thread.active_turn else None
-        return history.rebuild_turns(read_rollout(thread.path).lines, live_turn_id=live)
+        return history.rebuild_turns(self._lines_of(thread), live_turn_id=live)
+
+    def _lines_of(self, thread: LoadedThread) -> list[dict[str, Any]]:
+        """A loaded thread's rollout: what is on disk, then the lines waiting to be written."""
+        assert thread.path is not None
+        try:
+            lines = read_rollout(thread.path).lines
+        except FileNotFoundError:
+            lines = []
+        if thread.writer is not None:
+            lines += thread.writer.pending_lines()
+        return lines
 
     def turns_by_id(self, thread_id: str) -> list[Any] | None:
         """A thread's turns, loaded or only stored; None when there is no such thread."""
@@ -163,7 +186,7 @@ class ThreadManager:
             if loaded.path is None or not loaded.materialized:
                 lines: list[dict[str, Any]] = []
             else:
-                lines = read_rollout(loaded.path).lines
+                lines = self._lines_of(loaded)
             base_settings, source_history = loaded.settings, list(loaded.history)
         else:
             rec = self._record(source_id)
@@ -201,6 +224,16 @@ class ThreadManager:
         if thread.path is None or not thread.materialized:
             return
         thread.updated_at = now_s()
+        try:
+            self._upsert(thread)
+        except (sqlite3.Error, OSError) as exc:
+            self._index_dirty.add(thread.id)
+            self._write_failed(thread, "the thread index", exc)
+        else:
+            self._index_dirty.discard(thread.id)
+
+    def _upsert(self, thread: LoadedThread) -> None:
+        assert thread.path is not None
         self.store.upsert(
             ThreadRecord(
                 id=thread.id,
@@ -226,10 +259,60 @@ class ThreadManager:
             try:
                 self._materialize(thread)
                 thread.writer.append(kind, payload)
-            except OSError:
-                log.exception("failed to append to the rollout of thread %s", thread.id)
+            except OSError as exc:
+                # The line waits in the writer (in order) until it can be written.
+                self._write_failed(thread, "the conversation transcript", exc)
 
         return record
+
+    # -- failed writes (disk full) ----------------------------------------------------------
+    def _write_failed(self, thread: LoadedThread, what: str, exc: BaseException) -> None:
+        """Tell the thread's clients once per episode (and kind of write), and retry until
+        the write succeeds."""
+        first = (thread.id, what) not in self._told
+        self._told.add((thread.id, what))
+        self._unsaved[thread.id] = thread
+        if self._retry_handle is None:
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(PERSIST_RETRY_S, self._retry_writes)
+        if not first:
+            return
+        log.error("thread %s: failed to save %s: %s; retrying", thread.id, what, exc)
+        message = (
+            f"Failed to save {what} of thread {thread.id}; the server keeps retrying "
+            f"until it can be written. Error: {exc}"
+        )
+        task = asyncio.ensure_future(
+            self.outbox.notify_thread(
+                thread.id, "warning", {"message": message, "threadId": thread.id}
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _retry_writes(self) -> None:
+        self._retry_handle = None
+        for thread_id, thread in list(self._unsaved.items()):
+            writer = thread.writer
+            written = writer is None or writer.closed or writer.retry()
+            if written and thread_id in self._index_dirty:
+                try:
+                    self._upsert(thread)
+                except (sqlite3.Error, OSError):
+                    written = False
+                else:
+                    self._index_dirty.discard(thread_id)
+            if written:
+                del self._unsaved[thread_id]
+                self._told = {told for told in self._told if told[0] != thread_id}
+                log.info("thread %s: saved again after failed writes", thread_id)
+        if self._unsaved:
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(PERSIST_RETRY_S, self._retry_writes)
+
+    def unsaved(self) -> int:
+        """How many threads have writes waiting (the disk was full)."""
+        return len(self._unsaved)
 
     # -- turns ------------------------------------------------------------------------------
     def begin_turn(self, thread: LoadedThread, kind: TurnKind = "regular") -> ActiveTurn:
@@ -348,6 +431,10 @@ class ThreadManager:
             return
         if self.outbox.subscribers(thread_id) and not force:
             return
+        if thread_id in self._unsaved and not force:
+            return  # its writes still wait for space; it stays until they are done
+        self._unsaved.pop(thread_id, None)
+        self._index_dirty.discard(thread_id)
         thread.unload_handle = None
         del self.loaded[thread_id]
         self.originators.pop(thread_id, None)
@@ -429,6 +516,14 @@ class ThreadManager:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+            self._retry_handle = None
+        if self._unsaved:
+            self._retry_writes()  # a last try; what still fails is logged by the writer
+            if self._retry_handle is not None:
+                self._retry_handle.cancel()
+                self._retry_handle = None
         for thread in self.loaded.values():
             if thread.writer is not None:
                 try:
