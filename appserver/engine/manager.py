@@ -24,7 +24,7 @@ from typing import Any
 from appserver.engine import compaction
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
-from appserver.engine.providers.events import ModelClient, ProviderError
+from appserver.engine.providers.events import ModelClient, ProviderError, ToolCall
 from appserver.engine.thread_state import (
     ActiveTurn,
     LoadedThread,
@@ -69,6 +69,8 @@ class ThreadManager:
         # Threads whose rollout lines or index row could not be written, and the retry timer.
         self._unsaved: dict[str, LoadedThread] = {}
         self._index_dirty: set[str] = set()
+        # Stored threads whose last turn was waiting on an approval: id → (turn, started_at).
+        self._waiting: dict[str, tuple[str, int]] = {}
         self._told: set[tuple[str, str]] = set()  # (thread, what failed) a warning went out for
         self._retry_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -137,7 +139,28 @@ class ThreadManager:
         if total:
             thread.token_total = total
         self._load(thread, originator)
+        waiting = history.waiting_turn(lines)
+        if waiting is not None and _unanswered_calls(thread.history):
+            self._waiting[thread_id] = waiting
         return thread, history.rebuild_turns(lines)
+
+    def begin_waiting_turn(self, thread: LoadedThread) -> ActiveTurn | None:
+        """The turn a restart cut short while it waited on an approval, made active again
+        (``turns_of`` then shows it in progress); None when there is none."""
+        waiting = self._waiting.pop(thread.id, None)
+        if waiting is None or thread.active_turn is not None:
+            return None
+        turn_id, started_at = waiting
+        turn = ActiveTurn(id=turn_id, started_at=started_at, started_ms=started_at * 1000)
+        thread.active_turn = turn
+        thread.system_error = False
+        return turn
+
+    async def launch_waiting_turn(self, thread: LoadedThread, turn: ActiveTurn) -> None:
+        """Go on with a turn ``begin_waiting_turn`` returned: its unanswered tool calls run
+        again (asking for approval as before), then the turn continues."""
+        calls = _unanswered_calls(thread.history)
+        await self._launch(thread, turn, lambda runner: runner.resume(calls), announce=False)
 
     def record_view(self, rec: ThreadRecord, *, include_turns: bool = False) -> dict[str, Any]:
         """A stored thread on the wire: its live status when loaded, turns read on request."""
@@ -342,8 +365,11 @@ class ThreadManager:
         thread: LoadedThread,
         turn: ActiveTurn,
         body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
+        *,
+        announce: bool = True,
     ) -> None:
-        """Announce the turn (rollout, status, ``turn/started``) and run ``body`` as its task."""
+        """Announce the turn (rollout, status, ``turn/started``; a resumed turn only its
+        context and status) and run ``body`` as its task."""
         record = self.recorder(thread)
         try:
             client, retries = self.client_for(thread.settings.provider)
@@ -363,16 +389,19 @@ class ThreadManager:
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))
-        record(
-            "event_msg", {"type": "task_started", "turn_id": turn.id, "started_at": turn.started_at}
-        )
+        if announce:
+            record(
+                "event_msg",
+                {"type": "task_started", "turn_id": turn.id, "started_at": turn.started_at},
+            )
         self._index(thread)
         await self.outbox.broadcast(
             "thread/status/changed", {"threadId": thread.id, "status": thread.status()}
         )
-        await self.outbox.notify_thread(
-            thread.id, "turn/started", {"threadId": thread.id, "turn": turn.wire()}
-        )
+        if announce:
+            await self.outbox.notify_thread(
+                thread.id, "turn/started", {"threadId": thread.id, "turn": turn.wire()}
+            )
         task = asyncio.create_task(body(runner))
         turn.task = task
         self._turn_tasks.add(task)
@@ -549,6 +578,35 @@ class _FailingClient:
 
     async def aclose(self) -> None:
         return None
+
+
+def _unanswered_calls(items: list[dict[str, Any]]) -> list[ToolCall]:
+    """The tool calls at the end of a model history that have no output yet, in order."""
+    answered = {
+        item.get("call_id")
+        for item in items
+        if item.get("type") in ("function_call_output", "custom_tool_call_output")
+    }
+    calls: list[ToolCall] = []
+    for item in items:
+        kind = item.get("type")
+        call_id = item.get("call_id")
+        if kind not in ("function_call", "custom_tool_call") or call_id in answered:
+            continue
+        if not isinstance(call_id, str) or not isinstance(item.get("name"), str):
+            continue
+        custom = kind == "custom_tool_call"
+        arguments = item.get("input" if custom else "arguments")
+        calls.append(
+            ToolCall(
+                call_id,
+                item["name"],
+                arguments if isinstance(arguments, str) else "",
+                "custom" if custom else "function",
+                item,
+            )
+        )
+    return calls
 
 
 def _settings_from(lines: list[dict[str, Any]], meta: dict[str, Any]) -> ThreadSettings:

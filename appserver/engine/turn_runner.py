@@ -110,18 +110,23 @@ class TurnRunner:
         thread = self.thread
         thread.waiting_flags = ["waitingOnApproval"]
         await self._status_changed()
+        # On record, so a restart finds the turn waiting here and can ask again (``resume``).
+        ids = {"turn_id": self.turn.id, "method": method, "item_id": params.get("itemId")}
+        self.record("event_msg", {"type": "approval_requested", **ids})
         try:
             pending = await self.outbox.request_thread(thread.id, method, params)
-            return await pending
+            answer = await pending
         except asyncio.CancelledError:
             raise
         except Exception:
             # An error answer (or a turn-transition cancel) counts as a decline.
-            return {"decision": "decline"}
+            answer = {"decision": "decline"}
         finally:
             thread.waiting_flags = []
             if thread.active_turn is self.turn:
                 await self._status_changed()
+        self.record("event_msg", {"type": "approval_resolved", **ids})
+        return answer
 
     async def _status_changed(self) -> None:
         await self.outbox.broadcast(
@@ -133,8 +138,23 @@ class TurnRunner:
         """A regular turn: the user's input, then model rounds and tool calls."""
         await self.run_body(lambda: self._converse(user_input))
 
+    async def resume(self, calls: list[ev.ToolCall]) -> None:
+        """A turn a restart cut short while it waited on an approval: run the tool calls it
+        had not finished (asking again), then go on as the turn would have."""
+        await self.run_body(lambda: self._continue(calls))
+
+    async def _continue(self, calls: list[ev.ToolCall]) -> None:
+        for call in calls:
+            output = await tool_calls.execute(self, call)
+            kind = "custom_tool_call_output" if call.kind == "custom" else "function_call_output"
+            self._history({"type": kind, "call_id": call.call_id, "output": output})
+        await self._rounds()
+
     async def _converse(self, user_input: list[dict[str, Any]]) -> None:
         await self._user_message(user_input)
+        await self._rounds()
+
+    async def _rounds(self) -> None:
         while True:
             for extra in self._take_steer():
                 await self._user_message(extra)
