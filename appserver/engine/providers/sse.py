@@ -66,6 +66,8 @@ async def json_events(
     try:
         async for data in events:
             if data.startswith(DONE):
+                async for _ in events:
+                    pass  # the rest of the body, so the connection can be reused
                 return
             try:
                 payload = json.loads(data)
