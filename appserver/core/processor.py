@@ -53,6 +53,8 @@ INGRESS_TOTAL_FACTOR = 16
 LOAD_FAILED_MESSAGE = "internal error: the server failed to load its methods; see its log"
 
 DRAINING_MESSAGE = "Server is draining; retry after reconnecting"
+# While draining, a client may still stop its own running turn.
+ALLOWED_WHILE_DRAINING = frozenset({"turn/interrupt"})
 
 
 class _NoReply:
@@ -221,7 +223,7 @@ class MessageProcessor:
         if not conn.initialized:
             await self._reply(conn, req, invalid_request("Not initialized"))
             return
-        if self.draining:
+        if self.draining and req.method not in ALLOWED_WHILE_DRAINING:
             err = invalid_request(DRAINING_MESSAGE, {"reason": "serverShuttingDown"})
             await self._reply(conn, req, err)
             return
@@ -356,9 +358,9 @@ class MessageProcessor:
         while self._tasks:
             await self._idle.wait()
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, timeout: float = 5.0) -> None:
         self.sender.cancel_all()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+            await asyncio.wait(list(self._tasks), timeout=timeout)

@@ -3,15 +3,19 @@
 
 Owns the table of loaded threads, their rollouts (created with the first user message,
 appended as the turn goes), the index updates, subscriptions through the ``Outbox``, and the
-turn tasks. Mutations of one thread arrive here one at a time (the processor serialises them
-per thread); different threads run concurrently. It must never block the event loop on a
-model call or a command: turns run as tasks.
+turn tasks. A rollout or index write that fails (disk full) never fails a turn or the server:
+the thread's subscribers get a ``warning`` naming the failed write, the rollout keeps the
+lines and both are retried every ``PERSIST_RETRY_S`` until they succeed (reads meanwhile
+include the waiting lines). Mutations of one thread arrive here one at a time (the processor
+serialises them per thread); different threads run concurrently. It must never block the
+event loop on a model call or a command: turns run as tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +24,7 @@ from typing import Any
 from appserver.engine import compaction
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
-from appserver.engine.providers.events import ModelClient, ProviderError
+from appserver.engine.providers.events import ModelClient, ProviderError, ToolCall
 from appserver.engine.thread_state import (
     ActiveTurn,
     LoadedThread,
@@ -37,6 +41,8 @@ from appserver.store.index import ThreadRecord, ThreadStore
 from appserver.store.rollout import RolloutWriter, read_rollout
 
 log = logging.getLogger("appserver.engine")
+
+PERSIST_RETRY_S = 1.0  # how often writes that failed (disk full) are tried again
 
 ClientFor = Callable[[str], tuple[ModelClient, RetryBudget]]  # provider id → client, retries
 
@@ -61,6 +67,14 @@ class ThreadManager:
         self._turn_tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Threads whose rollout lines or index row could not be written, and the retry timer.
+        self._unsaved: dict[str, LoadedThread] = {}
+        self._index_dirty: set[str] = set()
+        # Stored threads whose last turn was waiting on an approval: id → (turn, started_at).
+        self._waiting: dict[str, tuple[str, int]] = {}
+        self._told: set[tuple[str, str]] = set()  # (thread, what failed) a warning went out for
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- lookup -----------------------------------------------------------------------------
     def get_loaded(self, thread_id: str) -> LoadedThread:
@@ -126,7 +140,28 @@ class ThreadManager:
         if total:
             thread.token_total = total
         self._load(thread, originator)
+        waiting = history.waiting_turn(lines)
+        if waiting is not None and _unanswered_calls(thread.history):
+            self._waiting[thread_id] = waiting
         return thread, history.rebuild_turns(lines)
+
+    def begin_waiting_turn(self, thread: LoadedThread) -> ActiveTurn | None:
+        """The turn a restart cut short while it waited on an approval, made active again
+        (``turns_of`` then shows it in progress); None when there is none."""
+        waiting = self._waiting.pop(thread.id, None)
+        if waiting is None or thread.active_turn is not None:
+            return None
+        turn_id, started_at = waiting
+        turn = ActiveTurn(id=turn_id, started_at=started_at, started_ms=started_at * 1000)
+        thread.active_turn = turn
+        thread.system_error = False
+        return turn
+
+    async def launch_waiting_turn(self, thread: LoadedThread, turn: ActiveTurn) -> None:
+        """Go on with a turn ``begin_waiting_turn`` returned: its unanswered tool calls run
+        again (asking for approval as before), then the turn continues."""
+        calls = _unanswered_calls(thread.history)
+        await self._launch(thread, turn, lambda runner: runner.resume(calls), announce=False)
 
     def record_view(self, rec: ThreadRecord, *, include_turns: bool = False) -> dict[str, Any]:
         """A stored thread on the wire: its live status when loaded, turns read on request."""
@@ -140,7 +175,18 @@ class ThreadManager:
         if thread.path is None or not thread.materialized:
             return []
         live = thread.active_turn.id if thread.active_turn else None
-        return history.rebuild_turns(read_rollout(thread.path).lines, live_turn_id=live)
+        return history.rebuild_turns(self._lines_of(thread), live_turn_id=live)
+
+    def _lines_of(self, thread: LoadedThread) -> list[dict[str, Any]]:
+        """A loaded thread's rollout: what is on disk, then the lines waiting to be written."""
+        assert thread.path is not None
+        try:
+            lines = read_rollout(thread.path).lines
+        except FileNotFoundError:
+            lines = []
+        if thread.writer is not None:
+            lines += thread.writer.pending_lines()
+        return lines
 
     def turns_by_id(self, thread_id: str) -> list[Any] | None:
         """A thread's turns, loaded or only stored; None when there is no such thread."""
@@ -164,7 +210,7 @@ class ThreadManager:
             if loaded.path is None or not loaded.materialized:
                 lines: list[dict[str, Any]] = []
             else:
-                lines = read_rollout(loaded.path).lines
+                lines = self._lines_of(loaded)
             base_settings, source_history = loaded.settings, list(loaded.history)
         else:
             rec = self._record(source_id)
@@ -202,6 +248,16 @@ class ThreadManager:
         if thread.path is None or not thread.materialized:
             return
         thread.updated_at = now_s()
+        try:
+            self._upsert(thread)
+        except (sqlite3.Error, OSError) as exc:
+            self._index_dirty.add(thread.id)
+            self._write_failed(thread, "the thread index", exc)
+        else:
+            self._index_dirty.discard(thread.id)
+
+    def _upsert(self, thread: LoadedThread) -> None:
+        assert thread.path is not None
         self.store.upsert(
             ThreadRecord(
                 id=thread.id,
@@ -227,10 +283,60 @@ class ThreadManager:
             try:
                 self._materialize(thread)
                 thread.writer.append(kind, payload)
-            except OSError:
-                log.exception("failed to append to the rollout of thread %s", thread.id)
+            except OSError as exc:
+                # The line waits in the writer (in order) until it can be written.
+                self._write_failed(thread, "the conversation transcript", exc)
 
         return record
+
+    # -- failed writes (disk full) ----------------------------------------------------------
+    def _write_failed(self, thread: LoadedThread, what: str, exc: BaseException) -> None:
+        """Tell the thread's clients once per episode (and kind of write), and retry until
+        the write succeeds."""
+        first = (thread.id, what) not in self._told
+        self._told.add((thread.id, what))
+        self._unsaved[thread.id] = thread
+        if self._retry_handle is None:
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(PERSIST_RETRY_S, self._retry_writes)
+        if not first:
+            return
+        log.error("thread %s: failed to save %s: %s; retrying", thread.id, what, exc)
+        message = (
+            f"Failed to save {what} of thread {thread.id}; the server keeps retrying "
+            f"until it can be written. Error: {exc}"
+        )
+        task = asyncio.ensure_future(
+            self.outbox.notify_thread(
+                thread.id, "warning", {"message": message, "threadId": thread.id}
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _retry_writes(self) -> None:
+        self._retry_handle = None
+        for thread_id, thread in list(self._unsaved.items()):
+            writer = thread.writer
+            written = writer is None or writer.closed or writer.retry()
+            if written and thread_id in self._index_dirty:
+                try:
+                    self._upsert(thread)
+                except (sqlite3.Error, OSError):
+                    written = False
+                else:
+                    self._index_dirty.discard(thread_id)
+            if written:
+                del self._unsaved[thread_id]
+                self._told = {told for told in self._told if told[0] != thread_id}
+                log.info("thread %s: saved again after failed writes", thread_id)
+        if self._unsaved:
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(PERSIST_RETRY_S, self._retry_writes)
+
+    def unsaved(self) -> int:
+        """How many threads have writes waiting (the disk was full)."""
+        return len(self._unsaved)
 
     # -- turns ------------------------------------------------------------------------------
     def begin_turn(self, thread: LoadedThread, kind: TurnKind = "regular") -> ActiveTurn:
@@ -260,8 +366,11 @@ class ThreadManager:
         thread: LoadedThread,
         turn: ActiveTurn,
         body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
+        *,
+        announce: bool = True,
     ) -> None:
-        """Announce the turn (rollout, status, ``turn/started``) and run ``body`` as its task."""
+        """Announce the turn (rollout, status, ``turn/started``; a resumed turn only its
+        context and status) and run ``body`` as its task."""
         record = self.recorder(thread)
         try:
             client, retries = self.client_for(thread.settings.provider)
@@ -283,16 +392,19 @@ class ThreadManager:
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))
-        record(
-            "event_msg", {"type": "task_started", "turn_id": turn.id, "started_at": turn.started_at}
-        )
+        if announce:
+            record(
+                "event_msg",
+                {"type": "task_started", "turn_id": turn.id, "started_at": turn.started_at},
+            )
         self._index(thread)
         await self.outbox.broadcast(
             "thread/status/changed", {"threadId": thread.id, "status": thread.status()}
         )
-        await self.outbox.notify_thread(
-            thread.id, "turn/started", {"threadId": thread.id, "turn": turn.wire()}
-        )
+        if announce:
+            await self.outbox.notify_thread(
+                thread.id, "turn/started", {"threadId": thread.id, "turn": turn.wire()}
+            )
         task = asyncio.create_task(body(runner))
         turn.task = task
         self._turn_tasks.add(task)
@@ -351,6 +463,10 @@ class ThreadManager:
             return
         if self.outbox.subscribers(thread_id) and not force:
             return
+        if thread_id in self._unsaved and not force:
+            return  # its writes still wait for space; it stays until they are done
+        self._unsaved.pop(thread_id, None)
+        self._index_dirty.discard(thread_id)
         thread.unload_handle = None
         del self.loaded[thread_id]
         self.originators.pop(thread_id, None)
@@ -432,8 +548,20 @@ class ThreadManager:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+            self._retry_handle = None
+        if self._unsaved:
+            self._retry_writes()  # a last try; what still fails is logged by the writer
+            if self._retry_handle is not None:
+                self._retry_handle.cancel()
+                self._retry_handle = None
         for thread in self.loaded.values():
             if thread.writer is not None:
+                try:
+                    thread.writer.flush()
+                except OSError:
+                    log.warning("could not fsync the rollout of thread %s", thread.id)
                 thread.writer.close()
 
 
@@ -453,6 +581,35 @@ class _FailingClient:
 
     async def aclose(self) -> None:
         return None
+
+
+def _unanswered_calls(items: list[dict[str, Any]]) -> list[ToolCall]:
+    """The tool calls at the end of a model history that have no output yet, in order."""
+    answered = {
+        item.get("call_id")
+        for item in items
+        if item.get("type") in ("function_call_output", "custom_tool_call_output")
+    }
+    calls: list[ToolCall] = []
+    for item in items:
+        kind = item.get("type")
+        call_id = item.get("call_id")
+        if kind not in ("function_call", "custom_tool_call") or call_id in answered:
+            continue
+        if not isinstance(call_id, str) or not isinstance(item.get("name"), str):
+            continue
+        custom = kind == "custom_tool_call"
+        arguments = item.get("input" if custom else "arguments")
+        calls.append(
+            ToolCall(
+                call_id,
+                item["name"],
+                arguments if isinstance(arguments, str) else "",
+                "custom" if custom else "function",
+                item,
+            )
+        )
+    return calls
 
 
 def _settings_from(lines: list[dict[str, Any]], meta: dict[str, Any]) -> ThreadSettings:

@@ -97,6 +97,8 @@ class TurnRunner:
         self.originator = originator
         self._record = record
         self._on_finished = on_finished
+        # Agent messages a broken model stream left open, resumed by the retry (_StreamState).
+        self._carried: list[_Carried] = []
 
     # -- TurnOps ----------------------------------------------------------------------------
     async def emit(self, method: str, params: dict[str, Any]) -> None:
@@ -112,18 +114,23 @@ class TurnRunner:
         thread = self.thread
         thread.waiting_flags = ["waitingOnApproval"]
         await self._status_changed()
+        # On record, so a restart finds the turn waiting here and can ask again (``resume``).
+        ids = {"turn_id": self.turn.id, "method": method, "item_id": params.get("itemId")}
+        self.record("event_msg", {"type": "approval_requested", **ids})
         try:
             pending = await self.outbox.request_thread(thread.id, method, params)
-            return await pending
+            answer = await pending
         except asyncio.CancelledError:
             raise
         except Exception:
             # An error answer (or a turn-transition cancel) counts as a decline.
-            return {"decision": "decline"}
+            answer = {"decision": "decline"}
         finally:
             thread.waiting_flags = []
             if thread.active_turn is self.turn:
                 await self._status_changed()
+        self.record("event_msg", {"type": "approval_resolved", **ids})
+        return answer
 
     async def _status_changed(self) -> None:
         await self.outbox.broadcast(
@@ -135,8 +142,23 @@ class TurnRunner:
         """A regular turn: the user's input, then model rounds and tool calls."""
         await self.run_body(lambda: self._converse(user_input))
 
+    async def resume(self, calls: list[ev.ToolCall]) -> None:
+        """A turn a restart cut short while it waited on an approval: run the tool calls it
+        had not finished (asking again), then go on as the turn would have."""
+        await self.run_body(lambda: self._continue(calls))
+
+    async def _continue(self, calls: list[ev.ToolCall]) -> None:
+        for call in calls:
+            output = await tool_calls.execute(self, call)
+            kind = "custom_tool_call_output" if call.kind == "custom" else "function_call_output"
+            self._history({"type": kind, "call_id": call.call_id, "output": output})
+        await self._rounds()
+
     async def _converse(self, user_input: list[dict[str, Any]]) -> None:
         await self._user_message(user_input)
+        await self._rounds()
+
+    async def _rounds(self) -> None:
         while True:
             for extra in self._take_steer():
                 await self._user_message(extra)
@@ -220,6 +242,14 @@ class TurnRunner:
                     delay = exc.retry_after_s if exc.retry_after_s else backoff_s(attempt)
                     await asyncio.sleep(min(delay, 30.0))
                     continue
+                if exc.retryable and exc.http_status is not None:
+                    # An HTTP status worth retrying, and the budget is spent (as Codex says it).
+                    exc = ProviderError(
+                        f"exceeded retry limit, last status: {exc.http_status}: {exc}",
+                        retryable=False,
+                        http_status=exc.http_status,
+                        codex_error_info=ev.too_many_failed_attempts(exc.http_status),
+                    )
                 raise TurnFailed(turn_error(exc)) from None
 
     def model_request(self, items: list[dict[str, Any]]) -> ModelRequest:
@@ -241,14 +271,18 @@ class TurnRunner:
 
     async def _stream_once(self) -> list[ev.ToolCall]:
         request = self.model_request(list(self.thread.history))
-        stream = _StreamState(self)
+        stream = _StreamState(self, self._carried)
+        self._carried = []
         try:
             async with contextlib.aclosing(self.client.stream(request)) as events:
                 async for event in events:
                     await stream.on_event(event)
         except ProviderError:
-            await stream.close_open_items()
+            # Open messages wait for the retry (if any) to resume them; _finish closes them
+            # if none comes.
+            self._carried = await stream.carry_open_items()
             raise
+        await stream.close_carried()
         return stream.calls
 
     async def report_usage(self, usage: ev.Usage | None) -> None:
@@ -275,6 +309,11 @@ class TurnRunner:
 
     async def _finish(self, status: str, error: dict[str, Any] | None) -> None:
         turn, thread = self.turn, self.thread
+        try:
+            carried, self._carried = self._carried, []
+            await _StreamState(self, carried).close_carried()
+        except Exception:
+            log.exception("failed to close the open items of turn %s", turn.id)
         try:
             end = {
                 "turn_id": turn.id,
@@ -310,19 +349,43 @@ class TurnRunner:
         await self._on_finished(status)
 
 
-class _StreamState:
-    """Items opened by one model round-trip, and the tool calls it asked for."""
+@dataclass
+class _Carried:
+    """An agent message a broken stream left open: its id on the wire, the text the client
+    has, and what the retry has streamed for it so far."""
 
-    def __init__(self, runner: TurnRunner) -> None:
+    wire_id: str
+    shown: str
+    received: str = ""
+
+
+class _StreamState:
+    """Items opened by one model round-trip, and the tool calls it asked for.
+
+    A retried round-trip never duplicates text the client already has: the messages the
+    broken attempt left open are carried into the retry, which resumes them in order. The
+    retry's first messages map onto them (same item id on the wire); their deltas are held back
+    while they repeat text already sent and only the rest is streamed. If the retry says
+    something else, the carried message is completed with the text shown and the retry's text
+    goes out as a new item. Either way what the client was shown and what is recorded agree."""
+
+    def __init__(self, runner: TurnRunner, carried: list[_Carried] | None = None) -> None:
         self.r = runner
         self.calls: list[ev.ToolCall] = []
         self.open_messages: dict[str, list[str]] = {}
         self.open_reasoning: dict[str, dict[str, list[str]]] = {}
+        self.carried = list(carried or [])
+        self.resuming: dict[str, _Carried] = {}  # the model's item id → the carried message
 
     def _ids(self) -> dict[str, Any]:
         return {"threadId": self.r.thread.id, "turnId": self.r.turn.id}
 
     async def _start_message(self, item_id: str) -> None:
+        if item_id in self.resuming:
+            return
+        if item_id not in self.open_messages and self.carried:
+            self.resuming[item_id] = self.carried.pop(0)
+            return
         if item_id not in self.open_messages:
             self.open_messages[item_id] = []
             item = {"type": "agentMessage", "id": item_id, "text": "", "phase": None}
@@ -345,6 +408,10 @@ class _StreamState:
             parts = self.open_messages.get(e.item_id)
             if parts is None:
                 await self._start_message(e.item_id)
+                resumed = self.resuming.get(e.item_id)
+                if resumed is not None:
+                    await self._resume_delta(resumed, e.delta)
+                    return
                 parts = self.open_messages[e.item_id]
             parts.append(e.delta)
             params = {
@@ -358,9 +425,16 @@ class _StreamState:
             await self._start_message(e.item_id)
         elif isinstance(e, ev.MessageDone):
             await self._start_message(e.item_id)
-            parts = self.open_messages.pop(e.item_id)
-            text = e.text if e.text or not parts else "".join(parts)
-            item = {"type": "agentMessage", "id": e.item_id, "text": text, "phase": None}
+            resumed = self.resuming.pop(e.item_id, None)
+            if resumed is not None:
+                text = e.text or resumed.received
+                await self._diverge_unless(resumed, text)
+                wire_id = resumed.wire_id
+            else:
+                parts = self.open_messages.pop(e.item_id)
+                text = e.text if e.text or not parts else "".join(parts)
+                wire_id = e.item_id
+            item = {"type": "agentMessage", "id": wire_id, "text": text, "phase": None}
             await self._complete(item)
             r.turn.last_agent_item = item
             r._history(e.raw_item)
@@ -418,13 +492,50 @@ class _StreamState:
             "item/completed", {"item": item, **self._ids(), "completedAtMs": now_ms()}
         )
 
-    async def close_open_items(self) -> None:
-        """A failed round-trip still closes what it opened (every started item completes)."""
-        for item_id, parts in list(self.open_messages.items()):
-            await self._complete(
-                {"type": "agentMessage", "id": item_id, "text": "".join(parts), "phase": None}
-            )
+    async def _resume_delta(self, c: _Carried, delta: str) -> None:
+        """A delta of a resumed message: only text beyond what the client has goes out."""
+        c.received += delta
+        if c.shown.startswith(c.received):
+            return  # still repeating what was sent before the break
+        await self._diverge_unless(c, c.received)
+        extra = c.received[len(c.shown) :]
+        c.shown = c.received
+        params = {**self._ids(), "itemId": c.wire_id, "delta": extra}
+        await self.r.emit("item/agentMessage/delta", params)
+
+    async def _diverge_unless(self, c: _Carried, text: str) -> None:
+        """When the retry's ``text`` does not continue what the client has, complete the
+        carried message as shown and go on with a new item (whose text so far is unsent)."""
+        if text.startswith(c.shown):
+            return
+        await self._complete(
+            {"type": "agentMessage", "id": c.wire_id, "text": c.shown, "phase": None}
+        )
+        c.wire_id, c.shown = uuid7(), ""
+        item = {"type": "agentMessage", "id": c.wire_id, "text": "", "phase": None}
+        await self.r.emit("item/started", {"item": item, **self._ids(), "startedAtMs": now_ms()})
+
+    async def carry_open_items(self) -> list[_Carried]:
+        """A failed round-trip: its open messages, to be resumed by a retry (or closed by the
+        turn's end); its open reasoning is completed as it stands."""
+        carried = [*self.resuming.values(), *self.carried]
+        carried += [
+            _Carried(item_id, "".join(parts)) for item_id, parts in self.open_messages.items()
+        ]
+        for c in carried:
+            c.received = ""
         for item_id, acc in list(self.open_reasoning.items()):
             await self._complete({"type": "reasoning", "id": item_id, **acc})
+        self.resuming.clear()
+        self.carried = []
         self.open_messages.clear()
         self.open_reasoning.clear()
+        return carried
+
+    async def close_carried(self) -> None:
+        """Complete carried messages no retry resumed, with the text the client has."""
+        leftovers, self.carried = self.carried, []
+        for c in leftovers:
+            await self._complete(
+                {"type": "agentMessage", "id": c.wire_id, "text": c.shown, "phase": None}
+            )

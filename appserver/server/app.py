@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("appserver.server")
 
+# How long stopping waits for interrupted turns to record their end (and for cancelled
+# handlers); the whole stop stays well within a second.
+STOP_TURNS_S = 0.5
+
 
 def _sandbox_warning() -> str | None:
     """The startup warning about sandboxing, or None when a backend confines commands."""
@@ -181,27 +185,51 @@ class App:
         if self._run_task is None:
             self._run_task = asyncio.create_task(self.processor.run())
 
-    async def drain(self) -> None:
-        """Refuse new requests and wait until running work has finished."""
+    def begin_drain(self) -> None:
+        """From now on new requests get -32600 ``serverShuttingDown``; running work goes on."""
         self.processor.draining = True
-        await self.processor.wait_idle()
-        for wait in self.idle_waiters:
-            await wait()
 
-    async def stop(self) -> None:
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Refuse new requests and wait until running work has finished. False when
+        ``timeout`` passed first: the work still runs, and ``stop`` interrupts it."""
+        self.begin_drain()
+
+        async def idle() -> None:
+            await self.processor.wait_idle()
+            for wait in self.idle_waiters:
+                await wait()
+
+        try:
+            await asyncio.wait_for(idle(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def interrupt_work(self) -> None:
+        """Interrupt every running turn (each records its end and sends ``turn/completed``
+        with ``interrupted`` to whoever still listens), kill the process groups of the
+        commands they ran, and flush the rollouts. Bounded by ``STOP_TURNS_S``; idempotent."""
+        self.begin_drain()
         if self.loaded:
             from appserver.engine.tools import shell
 
-            await self.manager.shutdown()
+            await self.manager.shutdown(timeout=STOP_TURNS_S)
             shell.kill_all_running()
-        await self.processor.shutdown()
+
+    async def stop(self) -> None:
+        """Stop everything (``interrupt_work`` first if the caller has not), within about a
+        second: pending server requests cancelled, handlers cancelled, clients and the index
+        closed."""
+        await self.interrupt_work()
+        await self.processor.shutdown(timeout=STOP_TURNS_S)
         if self._run_task is not None:
             self._run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._run_task
             self._run_task = None
         if self.loaded:
-            await self.models.aclose()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.models.aclose(), STOP_TURNS_S)
             self.store.close()
 
 

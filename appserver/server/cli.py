@@ -1,8 +1,10 @@
 """The command line: ``appserver serve`` (stdio or WebSocket), ``--version``, Codex aliases.
 
 Owns argument parsing (click), the event-loop choice (uvloop when available), signal handling
-(first SIGINT/SIGTERM drains, a second stops at once) and exit codes. Startup errors (bad
-config, refused bind) are one line on stderr and exit code 2, never a traceback. This module
+(the first SIGINT/SIGTERM drains for up to ``--drain-timeout``, a second stops at once; either
+way running turns are interrupted before the transports close) and exit codes (``EXIT_*``).
+Startup errors (bad config, refused bind) are one line on stderr and exit code 2, never a
+traceback. This module
 must never write to stdout except ``--version`` and ``--help``: on stdio, stdout is the wire.
 ``chat`` only parses its options here; ``appserver.client`` (imported lazily, so ``serve``
 never loads it) does the rest, including its output.
@@ -32,6 +34,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("appserver.server")
 
 
+# Exit codes (README, "Stopping").
+EXIT_OK = 0  # stdin EOF, or a signal and the drain finished
+EXIT_STARTUP = 2  # bad usage, config or bind: one line on stderr
+EXIT_DRAIN_TIMEOUT = 3  # the drain deadline passed: running turns were interrupted
+# A second signal N stops at once: 128 + N (130 for SIGINT, 143 for SIGTERM).
+DEFAULT_DRAIN_TIMEOUT_S = 30.0
+
+
 class StartupError(Exception):
     """Refuse to start, with a message for the user."""
 
@@ -51,6 +61,7 @@ class ServeOptions:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     max_clock_skew_s: int = 30
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT_S
 
 
 def parse_ws_address(text: str) -> tuple[str, int]:
@@ -130,42 +141,65 @@ async def _serve(opts: ServeOptions) -> int:
     loop = asyncio.get_running_loop()
     stop_now = asyncio.Event()
     drain_requested = asyncio.Event()
+    exit_code = EXIT_OK
+    listener: Any = None
 
-    def on_signal() -> None:
+    def on_signal(signum: int) -> None:
+        nonlocal exit_code
         if drain_requested.is_set():
+            log.warning("second signal: stopping now")
+            exit_code = 128 + signum
             stop_now.set()
-        else:
-            log.warning("signal received: draining (send it again to stop at once)")
-            drain_requested.set()
+            return
+        log.warning(
+            "signal received: draining for up to %g s (send it again to stop at once)",
+            opts.drain_timeout,
+        )
+        app.begin_drain()
+        if listener is not None:
+            listener.drain()
+        drain_requested.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, on_signal, int(sig))
 
     if opts.listen.startswith("stdio"):
         from appserver.transports.stdio import serve_stdio
 
         main: Awaitable[Any] = serve_stdio(app.processor, max_line=opts.max_line_bytes)
-        listener = None
     else:
         main, listener = await _start_ws(app, opts)
+        if drain_requested.is_set():
+            listener.drain()
 
     async def drain_then_stop() -> None:
+        nonlocal exit_code
         await drain_requested.wait()
-        await app.drain()
+        if not await app.drain(opts.drain_timeout):
+            log.warning(
+                "drain deadline (%g s) passed: interrupting the running turns", opts.drain_timeout
+            )
+            exit_code = EXIT_DRAIN_TIMEOUT
         stop_now.set()
 
     serve_task = asyncio.ensure_future(main)
     drain_task = asyncio.ensure_future(drain_then_stop())
     stop_task = asyncio.ensure_future(stop_now.wait())
     await asyncio.wait({serve_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (serve_task, drain_task, stop_task):
-        task.cancel()
+    drain_task.cancel()
+    stop_task.cancel()
+    # Turns first, so their turn/completed (interrupted) is queued while clients are still
+    # connected; then each transport lets its queue out (bounded) and closes.
+    await app.interrupt_work()
     if listener is not None:
         await listener.close()
+    serve_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(serve_task, timeout=1.0)
     with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(app.stop(), timeout=5)
-    return 0
+        await asyncio.wait_for(app.stop(), timeout=2)
+    return exit_code
 
 
 async def _start_ws(app: Any, opts: ServeOptions) -> tuple[Awaitable[Any], Any]:
@@ -323,6 +357,14 @@ _serve_options = [
         help="Largest stdio line accepted; longer lines are dropped.",
     ),
     click.option(
+        "--drain-timeout",
+        default=DEFAULT_DRAIN_TIMEOUT_S,
+        show_default=True,
+        type=click.FloatRange(min=0),
+        metavar="SECONDS",
+        help="After SIGINT/SIGTERM, how long running turns may finish before being interrupted.",
+    ),
+    click.option(
         "--ingress-capacity",
         default=1024,
         show_default=True,
@@ -380,6 +422,7 @@ def _serve_command(
     max_message_bytes: int,
     max_line_bytes: int,
     ingress_capacity: int,
+    drain_timeout: float,
 ) -> None:
     from appserver.server.config import ConfigError, default_home
     from appserver.server.logs import setup_logging
@@ -405,12 +448,13 @@ def _serve_command(
         jwt_issuer=ws_issuer,
         jwt_audience=ws_audience,
         max_clock_skew_s=ws_max_clock_skew_seconds,
+        drain_timeout=drain_timeout,
     )
     try:
         code = _run(opts, loop_kind)
     except (StartupError, ConfigError) as exc:
         click.echo(f"appserver: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_STARTUP)
     sys.exit(code)
 
 

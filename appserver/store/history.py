@@ -55,6 +55,32 @@ def rebuild_turns(
     return list(turns.values())
 
 
+def waiting_turn(lines: list[dict[str, Any]]) -> tuple[str, int] | None:
+    """The last turn, (id, started_at), when the process that ran it stopped while it waited
+    on an approval: it has no end line and its last approval request was never answered."""
+    last: str | None = None
+    started: dict[str, int] = {}
+    ended: set[str] = set()
+    waiting: dict[str, bool] = {}
+    for event in event_payloads(lines):
+        turn_id = event.get("turn_id")
+        if not isinstance(turn_id, str):
+            continue
+        kind = event.get("type")
+        if kind == "task_started":
+            last = turn_id
+            started[turn_id] = _opt_int(event.get("started_at")) or 0
+        elif kind in _END_STATUS:
+            ended.add(turn_id)
+        elif kind == "approval_requested":
+            waiting[turn_id] = True
+        elif kind == "approval_resolved":
+            waiting[turn_id] = False
+    if last is None or last in ended or not waiting.get(last):
+        return None
+    return last, started.get(last, 0)
+
+
 def _turn(turns: dict[str, dict[str, Any]], turn_id: str) -> dict[str, Any]:
     # Items or an end line without a task_started (older or foreign writers) still
     # produce a turn rather than being dropped.

@@ -1,7 +1,10 @@
 """Rollout files: the append-only JSONL record of one thread.
 
 Owns the on-disk line format (``{"timestamp", "type", "payload"}``), writing lines so that a
-crash leaves at most one torn line, and reading files back tolerantly.
+crash leaves at most one torn line, and reading files back tolerantly. A line that cannot be
+written (disk full) is kept, in order, and written before the next one or by ``retry`` (up to
+``MAX_PENDING_BYTES``); a line torn by a failed write is ended with a newline before anything
+else is appended, so it never swallows the next line.
 
 Files are created 0600 in 0700 directories (``private.py``), and every line is written with
 the known credential values blanked (``redaction.KNOWN``). Must never: rewrite or truncate an
@@ -11,8 +14,10 @@ content when reading.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +31,8 @@ from appserver.store import private, redaction
 logger = logging.getLogger("appserver.store")
 
 _NEWLINE = b"\n"
+# Lines kept in memory while they cannot be written; past this, newer lines are dropped.
+MAX_PENDING_BYTES = 32 * 1024 * 1024
 
 
 def rfc3339_now() -> str:
@@ -58,11 +65,35 @@ class RolloutWriter:
         self.path = path
         self._fd: int | None = None
         self._closed = False
+        self._pending: deque[bytes] = deque()  # lines not (wholly) on disk yet, in order
+        self._pending_bytes = 0
+        self._torn = False  # the file ends inside a line a failed write left behind
+        self.dropped = 0  # lines lost past MAX_PENDING_BYTES
 
     @property
     def materialized(self) -> bool:
-        """True once the file exists because this writer (or an earlier one) wrote to it."""
-        return self._fd is not None or self.path.exists()
+        """True once the file exists because this writer (or an earlier one) wrote to it, or
+        holds lines waiting to be written."""
+        return self._fd is not None or bool(self._pending) or self.path.exists()
+
+    @property
+    def pending(self) -> int:
+        """How many lines wait to be written (the disk was full)."""
+        return len(self._pending)
+
+    def pending_lines(self) -> list[dict[str, Any]]:
+        """The lines waiting to be written, decoded (readers add them to what is on disk)."""
+        return [line for raw in self._pending if (line := decode_line(raw)) is not None]
+
+    def retry(self) -> bool:
+        """Try to write the waiting lines; True when none is left waiting."""
+        if self._closed or not self._pending:
+            return not self._pending
+        try:
+            self._write_pending()
+        except OSError as exc:
+            logger.debug("rollout %s still cannot be written: %s", self.path, exc)
+        return not self._pending
 
     @property
     def closed(self) -> bool:
@@ -72,11 +103,34 @@ class RolloutWriter:
         """Append one line; with ``durable`` the data is fsynced before returning."""
         if self._closed:
             raise ValueError(f"rollout writer for {self.path} is closed")
-        fd = self._ensure_open()
         # Known credential values (a stored API key a command printed, say) never reach disk.
-        _write_all(fd, redaction.KNOWN.scrub_bytes(encode_line(type, payload)))
-        if durable:
-            os.fsync(fd)
+        line = redaction.KNOWN.scrub_bytes(encode_line(type, payload))
+        if self._pending_bytes + len(line) > MAX_PENDING_BYTES:
+            self.dropped += 1
+            raise OSError(errno.ENOSPC, f"{self.dropped} rollout line(s) dropped", str(self.path))
+        self._pending.append(line)
+        self._pending_bytes += len(line)
+        # Raises OSError while the disk is full: the line then waits (see ``retry``).
+        self._write_pending()
+        if durable and self._fd is not None:
+            os.fsync(self._fd)
+
+    def _write_pending(self) -> None:
+        fd = self._ensure_open()
+        while self._pending:
+            if self._torn:
+                _write_all(fd, _NEWLINE)
+                self._torn = False
+            line = self._pending[0]
+            written = 0
+            try:
+                while written < len(line):
+                    written += os.write(fd, memoryview(line)[written:])
+            except OSError:
+                self._torn = written > 0
+                raise
+            self._pending.popleft()
+            self._pending_bytes -= len(line)
 
     def flush(self) -> None:
         """Force written lines to stable storage (writes are unbuffered already)."""
@@ -84,6 +138,12 @@ class RolloutWriter:
             os.fsync(self._fd)
 
     def close(self) -> None:
+        if self._pending and not self.retry():
+            logger.error(
+                "rollout %s: %d line(s) could not be written and are lost",
+                self.path,
+                len(self._pending),
+            )
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -108,7 +168,11 @@ class RolloutWriter:
             # Read access is only for peeking at the last byte (_terminate_torn_tail).
             # Mode 0600 whatever the umask: a rollout holds everything said and run.
             fd = private.open_file(self.path, os.O_RDWR | os.O_APPEND)
-            _terminate_torn_tail(fd)
+            try:
+                _terminate_torn_tail(fd)
+            except OSError:
+                os.close(fd)
+                raise
             self._fd = fd
         return self._fd
 

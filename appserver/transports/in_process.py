@@ -10,7 +10,9 @@ Owns ``InProcessClientHandle`` (the embedded client API) and its sink. Contract 
   ``serverRequest/resolved``) wait for room in the event queue and are never dropped. Other
   notifications merge with a queued delta of the same item when the queue is full, else are
   dropped and counted; the consumer then sees ``Lagged(skipped=n)`` exactly where the gap is.
-* ``shutdown`` is bounded: 5 s, then the runtime's tasks are cancelled.
+* ``shutdown`` stops the runtime as a second signal stops the CLI: running turns are
+  interrupted and recorded, their ``turn/completed`` (``interrupted``) stays readable with
+  ``next_event``; bounded: 5 s, then the runtime's tasks are cancelled.
 
 This module must never encode JSON or import the engine.
 """
@@ -326,9 +328,11 @@ class InProcessClientHandle:
         self._closed = True
 
         async def stop() -> None:
-            await self.processor.close_connection(self.connection.id)
+            # The runtime first: its running turns end as interrupted while this client is
+            # still subscribed, so their turn/completed is among the events left to read.
             if self._on_shutdown is not None:
                 await self._on_shutdown()
+            await self.processor.close_connection(self.connection.id)
 
         try:
             await asyncio.wait_for(stop(), SHUTDOWN_TIMEOUT)

@@ -2,7 +2,10 @@
 
 Owns the listener (the ``websockets`` library), the HTTP side (``/healthz`` and ``/readyz``
 → 200; Origin and bearer-token checks at the upgrade, a duplicated ``Origin`` or
-``Authorization`` header → 400), and one reader loop plus one writer
+``Authorization`` header → 400), its drain and close (once ``drain()``
+is called ``/readyz`` and every new upgrade get 503 while open connections go on; ``close()``
+lets each connection's queued messages out for a moment, then closes it with 1001 and aborts a
+peer that does not answer the close frame within a second), and one reader loop plus one writer
 task per connection. The writer frames each message once (the frame is cached on the message,
 so a broadcast is framed once for every connection) and writes a whole batch of frames with one
 ``transport.write`` inside the library's ``send_context`` (state check, flow control). Each
@@ -43,6 +46,10 @@ log = logging.getLogger("appserver.transport")
 SLOW_CLIENT_CLOSE_CODE = 1008  # policy violation: the client fell too far behind
 SLOW_CLIENT_CLOSE_REASON = "outbound queue overflow: client too slow; reconnect and thread/resume"
 SLOW_CLIENT_CLOSE_TIMEOUT = 2.0  # seconds a slow peer gets to complete the close handshake
+SHUTDOWN_CLOSE_CODE = 1001  # going away
+SHUTDOWN_CLOSE_REASON = "server shutting down"
+CLOSE_TIMEOUT = 1.0  # seconds any peer gets to answer our close frame before it is aborted
+FLUSH_TIMEOUT = 0.5  # seconds queued messages get to go out before the close at shutdown
 WRITE_BATCH = 1024  # messages per transport write
 
 
@@ -64,6 +71,9 @@ class WebSocketListener:
         self.options = options
         self.server: Server | None = None
         self.ready = False
+        self.draining = False
+        # Each open connection's outbound queue and writer task (flushed at close).
+        self._live: dict[ServerConnection, tuple[QueueSink, asyncio.Task[None]]] = {}
 
     @property
     def port(self) -> int:
@@ -81,16 +91,40 @@ class WebSocketListener:
             max_size=opts.max_message_bytes,
             compression=None,
             ping_interval=opts.ping_interval,
+            close_timeout=CLOSE_TIMEOUT,
             server_header="appserver",
         )
         self.ready = True
 
-    async def close(self) -> None:
+    def drain(self) -> None:
+        """Going away: ``/readyz`` and new upgrades answer 503; open connections go on."""
+        self.draining = True
         self.ready = False
-        if self.server is not None:
-            self.server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), timeout=5)
+
+    async def close(self, flush_timeout: float = FLUSH_TIMEOUT) -> None:
+        """Stop listening, let queued messages out (up to ``flush_timeout``), then close every
+        connection with 1001, aborting those whose peer does not answer within a second."""
+        self.drain()
+        server = self.server
+        if server is None:
+            return
+        server.close(close_connections=False)
+        live = list(self._live.items())
+        for _, (sink, _) in live:
+            sink.close()  # the writer sends what is queued, then returns
+        writers = [writer for _, (_, writer) in live]
+        if writers:
+            await asyncio.wait(writers, timeout=flush_timeout)
+        closes = [
+            asyncio.ensure_future(
+                _close_bounded(ws, SHUTDOWN_CLOSE_CODE, SHUTDOWN_CLOSE_REASON, CLOSE_TIMEOUT)
+            )
+            for ws, _ in live
+        ]
+        if closes:
+            await asyncio.wait(closes)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), timeout=CLOSE_TIMEOUT)
 
     def _process_request(self, conn: ServerConnection, request: HttpRequest) -> HttpResponse | None:
         path = request.path.split("?", 1)[0]
@@ -98,8 +132,11 @@ class WebSocketListener:
         is_upgrade = "upgrade" in ",".join(headers.get_all("Connection")).lower()
         if path in ("/healthz", "/readyz") and not is_upgrade:
             if path == "/readyz" and not self.ready:
-                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+                why = "draining\n" if self.draining else "not ready\n"
+                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, why)
             return conn.respond(HTTPStatus.OK, "")
+        if self.draining:
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "server is shutting down\n")
         try:
             self.options.policy.check(
                 _single(headers.get_all("Origin"), "Origin"),
@@ -122,9 +159,11 @@ class WebSocketListener:
         conn = ConnectionState(next_connection_id(), "webSocket", sink)
         self.processor.open_connection(conn)
         writer = asyncio.create_task(_write_loop(ws, sink))
+        self._live[ws] = (sink, writer)
         try:
             await self._read_loop(ws, conn)
         finally:
+            self._live.pop(ws, None)
             await self.processor.close_connection(conn.id)
             writer.cancel()
             log.info("connection %d: websocket closed", conn.id)
@@ -166,19 +205,20 @@ def _closer(ws: ServerConnection) -> Callable[[], None]:
     return close
 
 
-async def _close_bounded(ws: ServerConnection) -> None:
-    """Close with 1008, but never wait on a peer that has stopped reading: the close frame
-    sits behind a full socket buffer, so past ``SLOW_CLIENT_CLOSE_TIMEOUT`` the TCP
+async def _close_bounded(
+    ws: ServerConnection,
+    code: int = SLOW_CLIENT_CLOSE_CODE,
+    reason: str = SLOW_CLIENT_CLOSE_REASON,
+    timeout: float = SLOW_CLIENT_CLOSE_TIMEOUT,
+) -> None:
+    """Close with ``code``, but never wait on a peer that has stopped reading or answering:
+    the close frame may sit behind a full socket buffer, so past ``timeout`` the TCP
     connection is aborted."""
     with contextlib.suppress(TimeoutError, ConnectionClosed, OSError):
-        await asyncio.wait_for(
-            ws.close(SLOW_CLIENT_CLOSE_CODE, SLOW_CLIENT_CLOSE_REASON), SLOW_CLIENT_CLOSE_TIMEOUT
-        )
+        await asyncio.wait_for(ws.close(code, reason), timeout)
     if ws.state is not State.CLOSED:
-        log.warning(
-            "aborting slow connection: the close handshake did not finish within %.0f s",
-            SLOW_CLIENT_CLOSE_TIMEOUT,
-        )
+        what = "slow connection" if code == SLOW_CLIENT_CLOSE_CODE else "connection"
+        log.warning("aborting %s: the close handshake did not finish within %.0f s", what, timeout)
         ws.transport.abort()
 
 

@@ -9,6 +9,10 @@ body) is recorded in `.requests`; `GET …/models` answers `{"data": [], "models
 Replies are built with the `sse_*`, `chat_*` and `http_error` helpers below. The SSE framing
 matches what Codex's own test helpers produce: `event: <type>\\ndata: <json>\\n\\n`, sent with
 chunked transfer encoding and flushed per event, `content-type: text/event-stream`.
+Faults: `http_error` (any status, e.g. 429 with `Retry-After`), `sse_truncated` (the body ends
+or the socket drops before `response.completed`), a `Hold` never released (a stalled stream),
+`sse_with_malformed_line` (one undecodable event inside a valid stream), `sse_garbage` (no
+decodable event at all) and `closed_port` (nothing listening).
 
 A reply can contain `Hold` points (see `Reply.hold_before`): the server stops streaming there
 until the test sets the hold's `release` event, and sets `reached` when it gets there. That
@@ -314,6 +318,22 @@ def sse_truncated(
     """created → outputs, then the body ends (or, with abort, the socket drops) without
     `response.completed`."""
     return sse([created(response_id), *_flatten(outputs)], abort=abort)
+
+
+def sse_with_malformed_line(
+    *outputs: Event | list[Event], at: int = 2, line: bytes = b"data: {not json\n\n"
+) -> Reply:
+    """created → outputs → completed, with one malformed SSE event (``line``) inserted before
+    the ``at``-th event."""
+    reply = sse_response(*outputs)
+    positions = [i for i, part in enumerate(reply.parts) if isinstance(part, bytes)]
+    reply.parts.insert(positions[at] if at < len(positions) else len(reply.parts), line)
+    return reply
+
+
+def sse_garbage(body: bytes = b"this is not an event stream\n\n<html>oops</html>\n\n") -> Reply:
+    """A 200 text/event-stream reply whose body carries no decodable event at all."""
+    return Reply(parts=[body])
 
 
 def http_error(

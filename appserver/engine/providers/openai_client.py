@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import Any, Literal
 
+import httpx2
 import openai
 from openai import AsyncOpenAI
 
@@ -57,9 +59,12 @@ from .events import (
     error_for_status,
     stream_disconnected,
 )
+from .sse import json_events
 
 # Sent to the `openai` package when a provider needs no key; the Authorization header is then
 # removed per request, so this value never leaves the process.
+log = logging.getLogger("appserver.engine")
+
 _NO_KEY_PLACEHOLDER = "no-key"
 _CONNECT_TIMEOUT_S = 30.0
 
@@ -115,6 +120,30 @@ def _status_error(exc: openai.APIStatusError) -> ProviderError:
         code=code,
         retry_after_s=_retry_after(exc.response.headers),
     )
+
+
+def _read_failure(exc: Exception) -> ProviderError:
+    """A failure while reading a streamed body that had started (status 200 and headers):
+    past the idle bound a timeout, otherwise a disconnect; either may succeed on a retry."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, TimeoutError | httpx2.TimeoutException):
+        return _map_exception(TimeoutError(), streaming=True)
+    return ProviderError(
+        f"stream disconnected before completion: {exc}",
+        retryable=True,
+        codex_error_info=stream_disconnected(None),
+    )
+
+
+def _stream_error(error: object) -> ProviderError:
+    """An ``{"error": {...}}`` object sent inside a stream (as the ``openai`` package reads it)."""
+    inner = error if isinstance(error, dict) else {}
+    message = _str(inner.get("message")) or "An error occurred during streaming"
+    by_code = error_for_code(_str(inner.get("code")), message)
+    if by_code is not None:
+        return by_code
+    return ProviderError(message, retryable=True, codex_error_info=stream_disconnected(None))
 
 
 def _map_exception(exc: BaseException, *, streaming: bool) -> ProviderError:
@@ -264,17 +293,28 @@ class _OpenAIBackedClient:
     async def _raw_events(self, stream: Any) -> AsyncGenerator[dict[str, Any], None]:
         """The stream's events as dicts; failures become ProviderErrors. The gap between two
         events is bounded (stream_idle_timeout_ms), independent of whether the server trickles
-        keep-alive bytes that would reset a socket read timeout."""
-        iterator = stream.__aiter__()
-        while True:
-            try:
-                async with asyncio.timeout(self.info.stream_idle_timeout_s):
-                    raw = await iterator.__anext__()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                raise _map_exception(exc, streaming=True) from exc
-            yield _as_dict(raw)
+        keep-alive bytes that would reset a socket read timeout. A malformed event is skipped
+        (``sse.json_events``); an ``error`` object fails the stream. The SSE generators are
+        closed here, explicitly, whichever way the stream ends."""
+        events = json_events(stream.response.aiter_lines())
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.info.stream_idle_timeout_s):
+                        raw = await events.__anext__()
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    raise _read_failure(exc) from exc
+                if not isinstance(raw, dict):
+                    log.warning("skipping a model stream event that is not an object")
+                    continue
+                error = raw.get("error")
+                if error and "type" not in raw:
+                    raise _stream_error(error)
+                yield raw
+        finally:
+            await events.aclose()
 
     async def aclose(self) -> None:
         for retired in self._retired:
@@ -570,8 +610,9 @@ class ResponsesClient(_OpenAIBackedClient):
         except Exception as exc:
             raise _map_exception(exc, streaming=False) from exc
         mapper = ResponsesStreamMapper()
+        raws = self._raw_events(stream)
         try:
-            async for raw in self._raw_events(stream):
+            async for raw in raws:
                 for event in mapper.feed(raw):
                     yield event
                 if mapper.completed:
@@ -582,8 +623,9 @@ class ResponsesClient(_OpenAIBackedClient):
                 codex_error_info=stream_disconnected(None),
             )
         finally:
-            # Releases the connection on every exit, including the consumer closing this
-            # generator early (turn interrupted).
+            # Closes the event generators, then releases the connection, on every exit,
+            # including the consumer closing this generator early (turn interrupted).
+            await raws.aclose()
             await stream.close()
 
 
@@ -775,8 +817,9 @@ class ChatClient(_OpenAIBackedClient):
             }
             return [ReasoningDone(reasoning_id, [joined], [], raw)]
 
+        raws = self._raw_events(stream)
         try:
-            async for chunk in self._raw_events(stream):
+            async for chunk in raws:
                 response_id = _str(chunk.get("id")) or response_id
                 if chunk.get("usage"):
                     usage = _usage_from_chat(chunk["usage"])
@@ -816,6 +859,7 @@ class ChatClient(_OpenAIBackedClient):
                     slot["name"] += _str(fn.get("name")) or ""
                     slot["arguments"] += _str(fn.get("arguments")) or ""
         finally:
+            await raws.aclose()
             await stream.close()
 
         if not finished:

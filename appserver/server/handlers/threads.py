@@ -288,6 +288,10 @@ class ThreadHandlers:
                 p.thread_id, ctx.connection.client_name or "appserver"
             )
             thread.settings = self._settings(p, thread.settings)
+        # A turn a restart cut short while it waited on an approval goes on (asking again).
+        waiting = self.manager.begin_waiting_turn(thread)
+        if waiting is not None:
+            turns = self.manager.turns_of(thread)
         self.manager.outbox.subscribe(thread.id, conn_id)
         if thread.unload_handle is not None:
             thread.unload_handle.cancel()
@@ -295,6 +299,8 @@ class ThreadHandlers:
         await ctx.sender.respond(
             conn_id, ctx.request_id, self._response(thread, [] if p.exclude_turns else turns)
         )
+        if waiting is not None:
+            await self.manager.launch_waiting_turn(thread, waiting)
         # A client that comes back finds the approvals still waiting for an answer.
         await self.manager.outbox.replay_pending(thread.id, conn_id)
         return NO_REPLY
