@@ -19,7 +19,7 @@ import orjson
 
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
-from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN
+from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN, enabled_names
 from appserver.engine.tools import patch as patches
 from appserver.engine.tools import sandbox, shell
 
@@ -59,7 +59,11 @@ def parse_decision(result: Any) -> Decision:
 
 
 async def execute(ops: TurnOps, call: ToolCall) -> str:
-    """Run one call and return the text given back to the model as its output."""
+    """Run one call and return the text given back to the model as its output. A call to a
+    tool this thread does not offer (its ``config`` switched it off) is refused unrun, with
+    the reference's output text."""
+    if call.name not in enabled_names(ops.thread.settings.tools):
+        return f"unsupported call: {call.name}"
     if call.name == SHELL:
         return await _shell(ops, call)
     if call.name == APPLY_PATCH:
