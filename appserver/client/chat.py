@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Coroutine
@@ -44,6 +45,22 @@ from appserver.client.transport import (
     Warn,
     WebSocketTransport,
 )
+
+_SHELLS = frozenset({"bash", "sh", "zsh"})
+
+
+def shown_command(command: object) -> str:
+    """A command as the user reads it: the script of a ``bash -c SCRIPT`` (or ``-lc``)
+    invocation, as the Codex TUI shows it; anything else as sent."""
+    text = str(command or "")
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return text
+    if len(words) == 3 and os.path.basename(words[0]) in _SHELLS and words[1] in ("-c", "-lc"):
+        return words[2]
+    return text
+
 
 APPROVAL_METHODS = ("item/commandExecution/requestApproval", "item/fileChange/requestApproval")
 APPROVAL_CHOICES = "[a]ccept / accept for [s]ession / [d]ecline / [c]ancel"
@@ -194,7 +211,7 @@ class Renderer:
             self._show_held()
         if kind == "commandExecution":
             self._close_reasoning()
-            c.line(c.err, f"$ {item.get('command', '')}", BOLD)
+            c.line(c.err, f"$ {shown_command(item.get('command'))}", BOLD)
         elif kind == "fileChange":
             self._close_reasoning()
             c.line(c.err, "patch:", BOLD)
@@ -280,7 +297,7 @@ class Approver:
     def describe(self, method: str, params: dict[str, Any]) -> list[str]:
         reason = params.get("reason")
         if method == "item/commandExecution/requestApproval":
-            lines = [f"approve running: {params.get('command', '')}"]
+            lines = [f"approve running: {shown_command(params.get('command'))}"]
             if params.get("cwd"):
                 lines.append(f"  in {params['cwd']}")
         else:

@@ -11,6 +11,7 @@ explicit approval.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -137,13 +138,17 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
     timeout = args.get("timeout_ms")
     timeout_ms = timeout if isinstance(timeout, int) and timeout > 0 else None
     argv = shell.shell_argv(command)
+    # Shown as the reference shows it: the shell invocation really run (``bash -c SCRIPT``,
+    # quoted as a POSIX shell would read it back); ``commandActions`` and every approval and
+    # safety check read the inner script.
+    display = shlex.join(argv)
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
     # Roots are the thread's: a `workdir` elsewhere is where the command starts, not a root.
     wrapped = sandbox.wrap_command(argv, policy, Path(settings.cwd), chdir=cwd)
     item: dict[str, Any] = {
         "type": "commandExecution",
         "id": call.call_id,
-        "command": command,
+        "command": display,
         "cwd": str(cwd),
         "processId": None,
         "source": "agent",
@@ -222,7 +227,7 @@ async def _ask_command(
     if reason is not None:
         params["reason"] = reason
     params.update(
-        command=command,
+        command=item["command"],  # the invocation run; the amendment is the script's words
         cwd=str(cwd),
         commandActions=item["commandActions"],
         proposedExecpolicyAmendment=amendment,
