@@ -99,6 +99,7 @@ class _HttpOrRawConnection(ServerConnection):
                 next(protocol.parser)
             if data:
                 self._sniffed.set_result(None)
+                log.info("unix socket connection: %s", "raw frames" if self.raw else "HTTP upgrade")
         super().data_received(data)
 
     def process_event(self, event: Any) -> None:
