@@ -110,3 +110,27 @@ async def test_bare_unix_url_serves_there(tmp_path: Path) -> None:
         await client.close()
     finally:
         await server.stop()
+
+
+async def test_garbage_and_plain_http_do_not_hurt_the_listener(home: Path) -> None:
+    sock = short_socket_path(home)
+    server = await start_ws_server(home, listen=("--listen", f"unix://{sock}"))
+    try:
+        # Not a request line and not a valid frame: that connection is closed, nothing else.
+        reader, writer = await asyncio.open_unix_connection(sock)
+        writer.write(b"\x00\x01garbage that is no frame\r\n\r\n")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) is not None
+        writer.close()
+        # A plain HTTP request gets the same health answer as over TCP.
+        reader, writer = await asyncio.open_unix_connection(sock)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), TIMEOUT)
+        assert status.startswith(b"HTTP/1.1 200")
+        writer.close()
+        client = await unix_ws_connect(sock)
+        assert "result" in await client.initialize()
+        await client.close()
+    finally:
+        await server.stop()
