@@ -3,9 +3,11 @@
 ``open_client(transport, home, ...)`` yields a ``WireClient``: ``send`` a message dict,
 ``send_raw`` bytes (decoded by the same transport helper in-process), ``request`` and wait for
 the reply, ``next_message`` / ``wait_for`` with timeouts (messages not matching stay buffered),
-``expect_silence`` to assert nothing arrives before a later reply. The stdio and WebSocket
-clients run the real CLI in a subprocess; the in-process client runs the same core in this
-event loop. Every wait is bounded.
+``expect_silence`` to assert nothing arrives before a later reply. The stdio, WebSocket and
+Unix-socket clients run the real CLI in a subprocess; the in-process client runs the same core
+in this event loop. Every wait is bounded. ``unix`` (WebSocket over ``--listen unix://PATH``,
+with the HTTP upgrade the Codex TUI sends) is not in ``TRANSPORTS``: test modules that cover it
+add it with ``SOCKET_TRANSPORTS``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any
 
 import orjson
 import websockets
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import unix_connect
+from websockets.asyncio.connection import Connection
+from websockets.protocol import Protocol, Side, State
 
 from appserver.protocol.envelope import Message, Request
 from appserver.server.app import App
@@ -38,6 +42,7 @@ from tests.support.wire_recorder import RECORDER
 
 TIMEOUT = 15.0
 TRANSPORTS = ["in_process", "stdio", "websocket"]
+SOCKET_TRANSPORTS = [*TRANSPORTS, "unix"]
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -224,7 +229,7 @@ class StdioWire(WireClient):
 
 
 class WebSocketWire(WireClient):
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: Connection) -> None:
         super().__init__()
         self.ws = ws
         self._reader = asyncio.create_task(self._read())
@@ -324,9 +329,11 @@ async def start_ws_server(
     *extra: str,
     env: dict[str, str] | None = None,
     launcher: list[str] | None = None,
+    listen: tuple[str, ...] = ("--ws", "127.0.0.1:0"),
 ) -> WsServer:
-    """``launcher`` replaces ``python -m appserver`` (e.g. ``python -c SCRIPT`` running the CLI)."""
-    args = ("serve", "--ws", "127.0.0.1:0", "--home", str(home), *extra)
+    """``launcher`` replaces ``python -m appserver`` (e.g. ``python -c SCRIPT`` running the CLI);
+    ``listen`` the listener options (``("--listen", "unix://PATH")`` for a Unix socket)."""
+    args = ("serve", *listen, "--home", str(home), *extra)
     proc = await asyncio.create_subprocess_exec(
         *(cli_argv(*args) if launcher is None else [*launcher, *args]),
         stdin=asyncio.subprocess.DEVNULL,
@@ -344,7 +351,7 @@ async def start_ws_server(
             if not line:
                 raise RuntimeError("server exited: " + "".join(seen))
             seen.append(line)
-            m = re.search(r"listening on: (ws://\S+)", line)
+            m = re.search(r"listening on: ((?:ws|unix)://\S+)", line)
             if m:
                 return m.group(1)
 
@@ -360,6 +367,26 @@ async def ws_connect(url: str, token: str | None = None, **kw: Any) -> WebSocket
         url, additional_headers=headers, max_size=2**26, compression=None, **kw
     )
     return WebSocketWire(ws)
+
+
+async def unix_ws_connect(path: str, *, raw: bool = False) -> WebSocketWire:
+    """A WebSocket client over the Unix socket at ``path``: with the HTTP upgrade the Codex
+    TUI sends (``GET /rpc``), or with ``raw`` frames from the first byte (no upgrade)."""
+    if not raw:
+        ws = await unix_connect(path, uri="ws://localhost/rpc", max_size=2**26, compression=None)
+        return WebSocketWire(ws)
+    loop = asyncio.get_running_loop()
+    protocol = Protocol(Side.CLIENT, state=State.OPEN, max_size=2**26)
+    _, conn = await loop.create_unix_connection(lambda: Connection(protocol), path)
+    return WebSocketWire(conn)
+
+
+def short_socket_path(home: Path) -> str:
+    """A socket path for ``home`` short enough for AF_UNIX (108 bytes)."""
+    path = home / "s.sock"
+    if len(str(path)) < 100:
+        return str(path)
+    return str(Path(os.environ.get("TMPDIR", "/tmp")) / f"appserver-{os.getpid()}-{id(home)}.sock")
 
 
 @contextlib.asynccontextmanager
@@ -394,6 +421,10 @@ async def open_client(
     elif transport == "websocket":
         server = await start_ws_server(home, *extra, env=env)
         client = await ws_connect(server.url)
+    elif transport == "unix":
+        sock = short_socket_path(home)
+        server = await start_ws_server(home, *extra, env=env, listen=("--listen", f"unix://{sock}"))
+        client = await unix_ws_connect(sock)
     else:
         raise ValueError(transport)
     try:
@@ -414,4 +445,4 @@ def is_request(msg: dict[str, Any]) -> bool:
     return "method" in msg and "id" in msg
 
 
-__all__ = ["TIMEOUT", "TRANSPORTS", "Request", "WireClient", "open_client"]
+__all__ = ["SOCKET_TRANSPORTS", "TIMEOUT", "TRANSPORTS", "Request", "WireClient", "open_client"]

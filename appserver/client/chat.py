@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Coroutine
@@ -47,6 +48,22 @@ from appserver.client.transport import (
     Warn,
     WebSocketTransport,
 )
+
+_SHELLS = frozenset({"bash", "sh", "zsh"})
+
+
+def shown_command(command: object) -> str:
+    """A command as the user reads it: the script of a ``bash -c SCRIPT`` (or ``-lc``)
+    invocation, as the Codex TUI shows it; anything else as sent."""
+    text = str(command or "")
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return text
+    if len(words) == 3 and os.path.basename(words[0]) in _SHELLS and words[1] in ("-c", "-lc"):
+        return words[2]
+    return text
+
 
 APPROVAL_METHODS = ("item/commandExecution/requestApproval", "item/fileChange/requestApproval")
 APPROVAL_CHOICES = "[a]ccept / accept for [s]ession / [d]ecline / [c]ancel"
@@ -197,7 +214,7 @@ class Renderer:
             self._show_held()
         if kind == "commandExecution":
             self._close_reasoning()
-            c.line(c.err, f"$ {exact(str(item.get('command', '')))}", BOLD)
+            c.line(c.err, f"$ {exact(shown_command(item.get('command')))}", BOLD)
         elif kind == "fileChange":
             self._close_reasoning()
             c.line(c.err, "patch:", BOLD)
@@ -287,7 +304,7 @@ class Approver:
         reason = params.get("reason")
         values: list[str]
         if method == "item/commandExecution/requestApproval":
-            command, cwd = str(params.get("command", "")), params.get("cwd")
+            command, cwd = shown_command(params.get("command")), params.get("cwd")
             values = [command]
             lines = [f"approve running: {exact(command)}"]
             if cwd:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from appserver import PROTOCOL_VERSION
+from appserver.engine.thread_config import ToolSwitches
 from appserver.store.rollout import RolloutWriter
 
 
@@ -28,6 +29,8 @@ class ThreadSettings:
     summary: str | None = None
     base_instructions: str | None = None
     developer_instructions: str | None = None
+    # From the thread's ``config`` map (not persisted, as in Codex: see ``thread_config``).
+    tools: ToolSwitches = field(default_factory=ToolSwitches)
 
     def with_overrides(self, **changes: Any) -> ThreadSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -73,6 +76,8 @@ class ActiveTurn:
     # The turn's last completed agentMessage item: the summary a finished turn carries.
     last_agent_item: dict[str, Any] | None = None
     diff_changes: list[Any] = field(default_factory=list)
+    # turn/start outputSchema: the model answers this turn as JSON of this schema.
+    output_schema: dict[str, Any] | None = None
 
     @property
     def last_agent_message(self) -> str | None:

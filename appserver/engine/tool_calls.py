@@ -12,6 +12,7 @@ explicit approval.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +21,7 @@ import orjson
 
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
-from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN
+from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN, enabled_names
 from appserver.engine.tools import bash_parse, command_safety, sandbox, shell
 from appserver.engine.tools import patch as patches
 from appserver.engine.tools.command_policy import CommandPolicy
@@ -62,7 +63,11 @@ def parse_decision(result: Any) -> Decision:
 
 
 async def execute(ops: TurnOps, call: ToolCall) -> str:
-    """Run one call and return the text given back to the model as its output."""
+    """Run one call and return the text given back to the model as its output. A call to a
+    tool this thread does not offer (its ``config`` switched it off) is refused unrun, with
+    the reference's output text."""
+    if call.name not in enabled_names(ops.thread.settings.tools):
+        return f"unsupported call: {call.name}"
     if call.name == SHELL:
         return await _shell(ops, call)
     if call.name == APPLY_PATCH:
@@ -137,13 +142,17 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
     )
     timeout_ms = ops.commands.timeout_ms(args.get("timeout_ms"))
     argv = shell.shell_argv(command)
+    # Shown as the reference shows it: the shell invocation really run (``bash -c SCRIPT``,
+    # quoted as a POSIX shell would read it back); ``commandActions`` and every approval and
+    # safety check read the inner script.
+    display = shlex.join(argv)
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
     # Roots are the thread's: a `workdir` elsewhere is where the command starts, not a root.
     wrapped = sandbox.wrap_command(argv, policy, Path(settings.cwd), chdir=cwd)
     item: dict[str, Any] = {
         "type": "commandExecution",
         "id": call.call_id,
-        "command": command,
+        "command": display,
         "cwd": str(cwd),
         "processId": None,
         "source": "agent",
@@ -222,7 +231,7 @@ async def _ask_command(
     if reason is not None:
         params["reason"] = reason
     params.update(
-        command=command,
+        command=item["command"],  # the invocation run; the amendment is the script's words
         cwd=str(cwd),
         commandActions=item["commandActions"],
         proposedExecpolicyAmendment=amendment,

@@ -1,12 +1,15 @@
 """The tools offered to the model, as Responses-API function specs.
 
-Owns the names and JSON schemas of ``shell_command``, ``apply_patch`` and ``update_plan``.
-Specs only: running them is ``tool_calls``' job.
+Owns the names and JSON schemas of ``shell_command``, ``apply_patch`` and ``update_plan``, and
+which of them a thread offers (``tools_for``, from its ``ToolSwitches``). Specs only: running
+them is ``tool_calls``' job.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from appserver.engine.thread_config import ToolSwitches
 
 SHELL = "shell_command"
 APPLY_PATCH = "apply_patch"
@@ -71,3 +74,21 @@ TOOLS: list[dict[str, Any]] = [
         },
     },
 ]
+
+
+def enabled_names(switches: ToolSwitches) -> frozenset[str]:
+    """The tools a thread with these switches offers (and may run)."""
+    names = set()
+    if switches.shell:
+        names.add(SHELL)
+    if switches.apply_patch:
+        names.add(APPLY_PATCH)
+    if switches.update_plan:
+        names.add(UPDATE_PLAN)
+    return frozenset(names)
+
+
+def tools_for(switches: ToolSwitches) -> list[dict[str, Any]]:
+    """The tool specs of a model request for a thread with these switches."""
+    names = enabled_names(switches)
+    return [tool for tool in TOOLS if tool["name"] in names]

@@ -26,7 +26,7 @@ from appserver.engine.ports import Outbox
 from appserver.engine.providers import events as ev
 from appserver.engine.providers.events import ModelClient, ModelRequest, ProviderError
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_s
-from appserver.engine.tool_specs import TOOLS
+from appserver.engine.tool_specs import tools_for
 from appserver.engine.tools.command_policy import CommandPolicy
 from appserver.store import history
 
@@ -262,11 +262,12 @@ class TurnRunner:
             model=settings.model,
             instructions=instructions,
             input=items,
-            tools=TOOLS,
+            tools=tools_for(settings.tools),
             reasoning_effort=settings.effort,
             reasoning_summary=settings.summary,
             headers={"originator": self.originator, "session_id": self.thread.id},
             prompt_cache_key=self.thread.id,
+            output_schema=self.turn.output_schema,
         )
 
     async def _stream_once(self) -> list[ev.ToolCall]:

@@ -27,6 +27,8 @@ class ThreadOverrides(WireModel):
     approvals_reviewer: str | None = None
     sandbox: SandboxMode | None = None
     config: dict[str, Any] | None = None
+    # Experimental in Codex: an empty list starts the thread with no execution environment.
+    environments: list[Any] | None = None
     base_instructions: str | None = None
     developer_instructions: str | None = None
     service_tier: str | None = None

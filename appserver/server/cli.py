@@ -1,4 +1,5 @@
-"""The command line: ``appserver serve`` (stdio or WebSocket), ``--version``, Codex aliases.
+"""The command line: ``appserver serve`` (stdio, WebSocket or a Unix socket), ``--version``,
+Codex aliases.
 
 Owns argument parsing (click), the event-loop choice (uvloop when available), signal handling
 (the first SIGINT/SIGTERM drains for up to ``--drain-timeout``, a second stops at once; either
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import sys
 import threading
@@ -50,7 +52,7 @@ class StartupError(Exception):
 class ServeOptions:
     home: Path
     overrides: list[str]
-    listen: str  # "stdio://" or "ws://HOST:PORT"
+    listen: str  # "stdio://", "ws://HOST:PORT", "unix://" or "unix://PATH"
     token_file: Path | None = None
     token_sha256: str | None = None
     allow_origins: list[str] = field(default_factory=list)
@@ -168,6 +170,8 @@ async def _serve(opts: ServeOptions) -> int:
         from appserver.transports.stdio import serve_stdio
 
         main: Awaitable[Any] = serve_stdio(app.processor, max_line=opts.max_line_bytes)
+    elif opts.listen.startswith("unix://"):
+        main, listener = await _start_unix(app, opts)
     else:
         main, listener = await _start_ws(app, opts)
         if drain_requested.is_set():
@@ -244,6 +248,41 @@ async def _start_ws(app: Any, opts: ServeOptions) -> tuple[Awaitable[Any], Any]:
     return forever, listener
 
 
+def unix_socket_path(listen: str, home: Path) -> Path:
+    """The socket file of ``unix://PATH`` (relative to the current directory), or of bare
+    ``unix://``: ``$APPSERVER_HOME/app-server-control/app-server-control.sock``, the place
+    Codex uses under its home."""
+    raw = listen.removeprefix("unix://")
+    if not raw:
+        from appserver.transports.unix_socket import default_socket_path
+
+        return default_socket_path(home)
+    return Path(os.path.abspath(Path(raw).expanduser()))
+
+
+async def _start_unix(app: Any, opts: ServeOptions) -> tuple[Awaitable[Any], Any]:
+    from appserver.transports.unix_socket import SocketInUse, UnixSocketListener
+    from appserver.transports.websocket import WebSocketOptions
+
+    path = unix_socket_path(opts.listen, opts.home)
+    listener = UnixSocketListener(
+        app.processor, path, WebSocketOptions(max_message_bytes=opts.max_message_bytes)
+    )
+    try:
+        await listener.start()
+    except SocketInUse as exc:
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(f"cannot listen on unix://{path}: {exc.strerror or exc}") from None
+    print(
+        f"appserver (WebSockets over a Unix socket)\n  listening on: unix://{path}",
+        file=sys.stderr,
+        flush=True,
+    )
+    forever = asyncio.get_running_loop().create_future()
+    return forever, listener
+
+
 def _run(opts: ServeOptions, loop_kind: str) -> int:
     use_uvloop = False
     if loop_kind in ("auto", "uvloop"):
@@ -266,7 +305,10 @@ _serve_options = [
     click.option("--stdio", "stdio", is_flag=True, help="Serve one client over stdin/stdout."),
     click.option("--ws", "ws", metavar="HOST:PORT", help="Serve WebSocket (':8765' = loopback)."),
     click.option(
-        "--listen", "listen", metavar="URL", help="Codex-style: stdio:// or ws://IP:PORT."
+        "--listen",
+        "listen",
+        metavar="URL",
+        help="Codex-style: stdio://, ws://IP:PORT, unix:// or unix://PATH.",
     ),
     click.option(
         "-c",
@@ -432,8 +474,10 @@ def _serve_command(
     if len(chosen) > 1:
         raise click.UsageError("choose one of --stdio, --ws and --listen")
     target = chosen[0] if chosen else "stdio://"
-    if not (target.startswith("stdio") or target.startswith("ws://")):
-        raise click.UsageError(f"unsupported --listen URL {target!r} (stdio:// or ws://IP:PORT)")
+    if not target.startswith(("stdio", "ws://", "unix://")):
+        raise click.UsageError(
+            f"unsupported --listen URL {target!r} (stdio://, ws://IP:PORT, unix:// or unix://PATH)"
+        )
     opts = ServeOptions(
         home=(home or default_home()).expanduser(),
         overrides=[*(ctx.obj or []), *overrides],

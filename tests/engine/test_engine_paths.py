@@ -138,7 +138,7 @@ async def test_known_safe_command_without_bwrap_still_asks(
         await run_turn(c, tid, "list")
         req = await next_request(c)
         assert req["method"] == "item/commandExecution/requestApproval"
-        assert req["params"]["itemId"] == "call_1" and req["params"]["command"] == "ls"
+        assert req["params"]["itemId"] == "call_1" and req["params"]["command"] == "bash -c ls"
         assert command_items(c) == []  # nothing ran before the answer
         await c.send({"id": req["id"], "result": {"decision": "accept"}})
         assert (await completed_turn(c))["status"] == "completed"

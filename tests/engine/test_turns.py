@@ -12,8 +12,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.engine.conftest import ENV, write_config
-from tests.harness import WireClient, is_request, open_client
+from tests.harness import SOCKET_TRANSPORTS, WireClient, is_request, open_client
 from tests.support import mock_model as mm
 
 
@@ -47,6 +49,7 @@ def items_of(c: WireClient, method: str, kind: str) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.parametrize("transport", SOCKET_TRANSPORTS)
 async def test_text_reply_streams_deltas(transport: str, home: Path, model: Any) -> None:
     write_config(home, model.base_url)
     model.add(mm.sse_text("Hello from the mock.", chunks=["Hello ", "from ", "the mock."]))

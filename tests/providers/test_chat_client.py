@@ -237,3 +237,13 @@ def test_conversion_helpers_edge_cases() -> None:
         "image_url": {"url": "data:image/png;base64,AA"},
     }
     assert responses_tools_to_chat([{"type": "web_search"}]) == []
+
+
+async def test_chat_output_schema_is_a_strict_response_format(mock: MockModelServer) -> None:
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}}
+    mock.add(chat_text('{"title": "x"}'))
+    await collect(client_for(mock), request(output_schema=schema))
+    assert mock.requests[0].body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "codex_output_schema", "schema": schema, "strict": True},
+    }

@@ -293,3 +293,36 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(ScriptError, match=r"bad\.json: not valid json"):
         ScriptedClient(bad)
+
+
+async def test_structured_request_gets_schema_json_and_keeps_the_script() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 12},
+            "n": {"type": "integer", "minimum": 3},
+            "kind": {"enum": ["a", "b"]},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        },
+        "required": ["title", "n", "kind", "tags"],
+        "additionalProperties": False,
+    }
+    client = ScriptedClient(["first reply"])
+    text_input = "Make a title.\n\nUser prompt:\nSay hello please"
+    req = ModelRequest(
+        model="m",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": text_input}]}],
+        output_schema=schema,
+    )
+    events = await collect(client, req)
+    done = next(e for e in events if isinstance(e, MessageDone))
+    assert json.loads(done.text) == {
+        "title": "Say hello pl",
+        "n": 3,
+        "kind": "a",
+        "tags": ["Say hello please"],
+    }
+    # The sequential reply is still there for the next plain request.
+    assert client.remaining == 1
+    plain = await collect(client, ModelRequest(model="m", input=req.input))
+    assert next(e for e in plain if isinstance(e, MessageDone)).text == "first reply"

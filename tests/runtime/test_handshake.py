@@ -1,4 +1,5 @@
-"""Handshake, envelope and error replies: the same body over all three transports.
+"""Handshake, envelope and error replies: the same body over all three transports, and over
+the Unix socket (``--listen unix://PATH``).
 
 Each case mirrors a row of the reference server's observed behaviour (real-peer.md §3.3).
 """
@@ -8,12 +9,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from appserver.protocol.coverage import stable_methods
 from appserver.server.app import App
 from appserver.server.config import LoadedConfig
-from tests.harness import open_client
+from tests.harness import SOCKET_TRANSPORTS, open_client
 
 INVALID_REQUEST = -32600
+
+
+@pytest.fixture(params=SOCKET_TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def test_initialize_reports_user_agent_and_home(transport: str, home: Path) -> None:

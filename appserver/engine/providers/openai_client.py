@@ -781,7 +781,11 @@ class ChatClient(_OpenAIBackedClient):
         if req.output_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "codex_output_schema", "schema": req.output_schema},
+                "json_schema": {
+                    "name": "codex_output_schema",
+                    "schema": req.output_schema,
+                    "strict": True,
+                },
             }
         return body
 

@@ -69,6 +69,13 @@ directly in the top-level reply list; either way they are never consumed.
 
 With no script at all the client runs in echo mode: every call answers "Echo: <last user
 message>" (what the built-in `scripted` provider does without $APPSERVER_SCRIPT).
+
+Structured output: a request with an output schema (`turn/start` `outputSchema`) is answered
+by a matching rule when there is one, else by a JSON value built from the schema (each string
+is the last non-empty line of the user's message, clipped to `maxLength`; numbers their
+`minimum` or 0; every property of an object; the first `enum` value or `anyOf` branch). It
+never consumes the sequential replies, so a client's hidden structured turns (the Codex TUI
+asks for a thread title that way) do not shift a script.
 """
 
 from __future__ import annotations
@@ -481,8 +488,22 @@ class ScriptedClient:
     async def aclose(self) -> None:
         return None
 
+    def _structured(self, req: ModelRequest, schema: dict[str, Any]) -> _Reply:
+        if self._script is not None:
+            for rule in self._script.rules:
+                if _rule_matches(rule, req.input):
+                    return rule
+        text, _ = _last_user_text(req.input)
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        value = schema_instance(schema, lines[-1] if lines else "", schema)
+        body = json.dumps(value, ensure_ascii=False)
+        return _Reply([_Step("text", {"text": body, "chunks": None})])
+
     async def stream(self, req: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
-        reply = self._pick(req.input)
+        if req.output_schema is not None:
+            reply = self._structured(req, req.output_schema)
+        else:
+            reply = self._pick(req.input)
         steps = reply.live_steps()
         tools = _tool_kinds(req.tools)
         # A reply is consumed as soon as it is served, unless one of its errors is still due:
@@ -647,3 +668,50 @@ def _function_call(call_id: str, name: str, args: Mapping[str, Any]) -> ToolCall
 def _custom_call(call_id: str, name: str, tool_input: str) -> ToolCall:
     raw = {"type": "custom_tool_call", "call_id": call_id, "name": name, "input": tool_input}
     return ToolCall(call_id, name, tool_input, "custom", raw)
+
+
+def schema_instance(schema: Any, text: str, root: Any, depth: int = 0) -> Any:
+    """A value that satisfies the common JSON-schema keywords of ``schema`` (see the module
+    docstring); ``$ref`` is resolved within ``root``. Bounded in depth."""
+    if not isinstance(schema, dict) or depth > 16:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part) if isinstance(target, dict) else None
+        return schema_instance(target, text, root, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            return schema_instance(options[0], text, root, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        props = schema.get("properties")
+        if not isinstance(props, dict):
+            return {}
+        return {str(k): schema_instance(v, text, root, depth + 1) for k, v in props.items()}
+    if kind == "array":
+        count = schema.get("minItems", 0)
+        count = count if isinstance(count, int) and 0 <= count <= 16 else 0
+        return [schema_instance(schema.get("items"), text, root, depth + 1) for _ in range(count)]
+    if kind == "string":
+        out = text
+        longest, shortest = schema.get("maxLength"), schema.get("minLength")
+        if isinstance(longest, int) and longest >= 0:
+            out = out[:longest].rstrip() or out[:longest]
+        if isinstance(shortest, int) and len(out) < shortest:
+            out = out + "x" * (shortest - len(out))
+        return out
+    if kind in ("integer", "number"):
+        low = schema.get("minimum")
+        return low if isinstance(low, int | float) and not isinstance(low, bool) else 0
+    if kind == "boolean":
+        return False
+    return None

@@ -20,6 +20,7 @@ from typing import Any, get_args
 
 from appserver.core.processor import NO_REPLY, RequestContext
 from appserver.engine.manager import ThreadManager
+from appserver.engine.thread_config import merge_overrides, tool_switches
 from appserver.engine.thread_state import LoadedThread, ThreadSettings
 from appserver.engine.tools import sandbox
 from appserver.protocol.errors import RpcError, invalid_request
@@ -195,8 +196,10 @@ class ThreadHandlers:
     # -- settings ---------------------------------------------------------------------------
     def _settings(self, p: ThreadOverrides, base: ThreadSettings | None = None) -> ThreadSettings:
         cfg = self.config
-        extra = p.config or {}
+        extra = merge_overrides(p.config or {})
         _check_config_overrides(extra)
+        # Not inherited on fork nor kept on disk: each request's own map decides (as Codex).
+        tools = tool_switches(extra, p.environments)
         if p.cwd is not None and "\0" in p.cwd:
             raise invalid_request("Invalid request: cwd must not contain a NUL character")
         cwd_text = p.cwd or (base.cwd if base else os.getcwd())
@@ -239,6 +242,7 @@ class ThreadHandlers:
             base_instructions=p.base_instructions or (base.base_instructions if base else None),
             developer_instructions=p.developer_instructions
             or (base.developer_instructions if base else cfg.get("developer_instructions")),
+            tools=tools,
         )
 
     def _response(self, thread: LoadedThread, turns: list[Any]) -> dict[str, Any]:
@@ -504,6 +508,7 @@ class ThreadHandlers:
             summary=p.summary,
         )
         turn = self.manager.begin_turn(thread)
+        turn.output_schema = p.output_schema
         await ctx.sender.respond(ctx.connection.id, ctx.request_id, {"turn": turn.wire()})
         await self.manager.launch_turn(thread, turn, user_input)
         return NO_REPLY
