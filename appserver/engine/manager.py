@@ -33,11 +33,13 @@ from appserver.engine.turn_runner import RetryBudget, TurnRunner
 from appserver.protocol.errors import invalid_request
 from appserver.store import history
 from appserver.store.index import ThreadRecord, ThreadStore
+from appserver.store.read_states import ReadStates
 from appserver.store.rollout import RolloutWriter, read_rollout
 
 log = logging.getLogger("appserver.engine")
 
 ClientFor = Callable[[str], tuple[ModelClient, RetryBudget]]  # provider id → client, retries
+ContextWindowFor = Callable[[str], int | None]  # model slug → usable context window (tokens)
 
 
 class ThreadManager:
@@ -49,9 +51,12 @@ class ThreadManager:
         *,
         idle_unload_s: float = 1800.0,
         secret_env_names: frozenset[str] = frozenset(),
+        context_window_for: ContextWindowFor | None = None,
     ) -> None:
         self.secret_env_names = secret_env_names
+        self.context_window_for: ContextWindowFor = context_window_for or (lambda model: None)
         self.store = store
+        self.read_states = ReadStates(store.home)
         self.outbox = outbox
         self.client_for = client_for
         self.idle_unload_s = idle_unload_s
@@ -148,6 +153,17 @@ class ThreadManager:
             return self.turns_of(thread)
         rec = self.store.get(thread_id)
         return None if rec is None else history.rebuild_turns(read_rollout(rec.path).lines)
+
+    def items_by_id(self, thread_id: str) -> list[dict[str, Any]] | None:
+        """A thread's completed items (``ThreadItemEntry``), in recorded order; None when
+        there is no such thread."""
+        thread = self.loaded.get(thread_id)
+        if thread is not None:
+            if thread.path is None or not thread.materialized:
+                return []
+            return history.item_entries(read_rollout(thread.path).lines)
+        rec = self.store.get(thread_id)
+        return None if rec is None else history.item_entries(read_rollout(rec.path).lines)
 
     def fork(
         self,
@@ -246,9 +262,15 @@ class ThreadManager:
         return turn
 
     async def launch_turn(
-        self, thread: LoadedThread, turn: ActiveTurn, user_input: list[dict[str, Any]]
+        self,
+        thread: LoadedThread,
+        turn: ActiveTurn,
+        user_input: list[dict[str, Any]],
+        context: list[dict[str, Any]] | None = None,
     ) -> None:
-        await self._launch(thread, turn, lambda runner: runner.run(user_input))
+        """Run a regular turn; ``context`` items go into the model history before the
+        user's input (see ``TurnRunner.run``)."""
+        await self._launch(thread, turn, lambda runner: runner.run(user_input, context))
 
     async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""
@@ -275,8 +297,9 @@ class ThreadManager:
             retries=retries,
             originator=self.originators.get(thread.id, "appserver"),
             record=record,
-            on_finished=lambda status: self._turn_finished(thread),
+            on_finished=lambda status: self._turn_finished(thread, turn),
             secret_env_names=self.secret_env_names,
+            context_window=self.context_window_for(thread.settings.model),
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))
@@ -301,10 +324,16 @@ class ThreadManager:
         if not self._turn_tasks:
             self._idle.set()
 
-    async def _turn_finished(self, thread: LoadedThread) -> None:
+    async def _turn_finished(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         writer = thread.writer
         if writer is not None and thread.materialized:
             self._index(thread)
+            if turn.kind == "regular":
+                # A finished turn is something for the user to read (thread/readState).
+                state = self.read_states.turn_finished(thread.id, turn.id)
+                await self.outbox.broadcast(
+                    "thread/readState/changed", {"threadId": thread.id, "readState": state}
+                )
             # The turn's lines are written already (unbuffered: a kill -9 loses none of them);
             # the fsync that also survives power loss takes milliseconds, so it runs off the
             # loop while turn/completed and everyone else's traffic go out.
@@ -393,6 +422,7 @@ class ThreadManager:
             await self.unload(thread_id, force=True)
         if rec is not None:
             self.store.delete(thread_id)
+        self.read_states.forget(thread_id)
         await self.outbox.broadcast("thread/deleted", {"threadId": thread_id})
 
     async def unarchive(self, thread_id: str) -> ThreadRecord:
@@ -482,6 +512,8 @@ def record_to_wire(rec: ThreadRecord, status: dict[str, Any]) -> dict[str, Any]:
         "model": rec.model,
         "createdAt": rec.created_at,
         "updatedAt": rec.updated_at,
+        "recencyAt": rec.updated_at,
+        "historyMode": "paginated",
         "status": status,
         "path": str(rec.path),
         "cwd": rec.cwd,

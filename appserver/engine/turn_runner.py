@@ -83,8 +83,11 @@ class TurnRunner:
         record: Callable[[str, dict[str, Any]], None],
         on_finished: Callable[[str], Awaitable[None]],
         secret_env_names: frozenset[str] = frozenset(),
+        context_window: int | None = None,
     ) -> None:
         self.secret_env_names = secret_env_names
+        # The model's usable context window in tokens (``thread/tokenUsage/updated``).
+        self.context_window = context_window
         self.thread = thread
         self.turn = turn
         self.outbox = outbox
@@ -102,7 +105,8 @@ class TurnRunner:
         self._record(kind, payload)
 
     def record_item(self, item: dict[str, Any]) -> None:
-        self.record("event_msg", {"type": "item_completed", "turn_id": self.turn.id, "item": item})
+        event = {"type": "item_completed", "turn_id": self.turn.id, "item": item}
+        self.record("event_msg", {**event, "completed_at_ms": now_ms()})
 
     async def ask(self, method: str, params: dict[str, Any]) -> Any:
         thread = self.thread
@@ -127,11 +131,18 @@ class TurnRunner:
         )
 
     # -- the turn ---------------------------------------------------------------------------
-    async def run(self, user_input: list[dict[str, Any]]) -> None:
-        """A regular turn: the user's input, then model rounds and tool calls."""
-        await self.run_body(lambda: self._converse(user_input))
+    async def run(
+        self, user_input: list[dict[str, Any]], context: list[dict[str, Any]] | None = None
+    ) -> None:
+        """A regular turn: ``context`` items the turn adds to the model history first (e.g.
+        a collaboration-mode message), the user's input, then model rounds and tool calls."""
+        await self.run_body(lambda: self._converse(user_input, context or []))
 
-    async def _converse(self, user_input: list[dict[str, Any]]) -> None:
+    async def _converse(
+        self, user_input: list[dict[str, Any]], context: list[dict[str, Any]]
+    ) -> None:
+        for item in context:
+            self._history(item)
         await self._user_message(user_input)
         while True:
             for extra in self._take_steer():
@@ -261,10 +272,11 @@ class TurnRunner:
         total = self.thread.token_total
         for key, value in last.items():
             total[key] = total.get(key, 0) + value
-        info = {"total": dict(total), "last": last, "modelContextWindow": None}
+        window = self.context_window
+        info = {"total": dict(total), "last": last, "modelContextWindow": window}
         self.record(
             "event_msg",
-            {"type": "token_count", "info": history.token_count_info(total, last, None)},
+            {"type": "token_count", "info": history.token_count_info(total, last, window)},
         )
         ids = {"threadId": self.thread.id, "turnId": self.turn.id}
         await self.emit("thread/tokenUsage/updated", {**ids, "tokenUsage": info})

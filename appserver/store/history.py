@@ -55,6 +55,28 @@ def rebuild_turns(
     return list(turns.values())
 
 
+def item_entries(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every completed item of the thread in the order it was recorded, as the protocol's
+    ``ThreadItemEntry``: ``{turnId, item, startedAtMs, completedAtMs}``. The start time is
+    not recorded (null); the completion time is, since item_completed lines carry
+    ``completed_at_ms`` (null for lines written before they did)."""
+    entries: list[dict[str, Any]] = []
+    for event in event_payloads(lines):
+        turn_id, item = event.get("turn_id"), event.get("item")
+        if event.get("type") != "item_completed" or not isinstance(turn_id, str):
+            continue
+        if isinstance(item, dict):
+            entries.append(
+                {
+                    "turnId": turn_id,
+                    "item": copy.deepcopy(item),
+                    "startedAtMs": None,
+                    "completedAtMs": _opt_int(event.get("completed_at_ms")),
+                }
+            )
+    return entries
+
+
 def _turn(turns: dict[str, dict[str, Any]], turn_id: str) -> dict[str, Any]:
     # Items or an end line without a task_started (older or foreign writers) still
     # produce a turn rather than being dropped.

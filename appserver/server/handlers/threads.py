@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from appserver.core.processor import NO_REPLY, RequestContext
+from appserver.engine import collaboration, permission_profiles
 from appserver.engine.manager import ThreadManager
 from appserver.engine.thread_state import LoadedThread, ThreadSettings
 from appserver.engine.tools import sandbox
@@ -49,6 +50,7 @@ from appserver.protocol.thread_params import (
 )
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
+from appserver.server.handlers.history_paging import newest_item_cursor
 from appserver.store.index import SortKey, ThreadRecord, encode_cursor
 
 # ``config`` overrides this module reads, and the values each may take (None: any string).
@@ -75,6 +77,27 @@ def _check_config_overrides(extra: dict[str, Any]) -> None:
                 f"Invalid request: config.{key}: unknown variant `{value[:100]}`, expected one "
                 "of " + ", ".join(f"`{a}`" for a in allowed)
             )
+
+
+def _profile_policy(permissions: str | dict[str, Any], cwd: Path) -> dict[str, Any]:
+    """The sandbox policy of a ``permissions`` selection (a profile id, or the legacy
+    ``{type: "profile", id, modifications}`` object); a bad one is the client's error."""
+    modifications: Any = None
+    if isinstance(permissions, str):
+        profile_id = permissions
+    else:
+        given, modifications = permissions.get("id"), permissions.get("modifications")
+        if permissions.get("type") != "profile" or not isinstance(given, str):
+            raise invalid_request(
+                "Invalid request: permissions: expected a profile id or {type: profile, id}"
+            )
+        profile_id = given
+        if modifications is not None and not isinstance(modifications, list):
+            raise invalid_request("Invalid request: permissions.modifications: expected a list")
+    try:
+        return permission_profiles.policy_for(profile_id, modifications, cwd)
+    except ValueError as exc:
+        raise invalid_request(f"Invalid request: permissions: {exc}") from None
 
 
 def _wire_approval_policy(policy: str) -> str:
@@ -104,6 +127,7 @@ def _not_steerable(message: str) -> RpcError:
     return invalid_request(message, error)
 
 
+EXCLUDED_IDS_MAX = 100  # thread/list's excludedThreadIds, as the schema bounds it
 TURNS_PAGE_DEFAULT = 25
 TURNS_PAGE_MAX = 100
 
@@ -221,7 +245,13 @@ class ThreadHandlers:
             or (base.approval_policy if base else cfg.get("approval_policy", "on-request"))
         )
         mode = p.sandbox or extra.get("sandbox_mode")
-        if mode is not None or base is None:
+        if p.permissions is not None:
+            if mode is not None:
+                raise invalid_request(
+                    "Invalid request: `permissions` cannot be combined with `sandbox`"
+                )
+            policy = _profile_policy(p.permissions, cwd)
+        elif mode is not None or base is None:
             try:
                 policy = sandbox.from_mode(mode or cfg.get("sandbox_mode", "read-only"), cwd)
             except ValueError as exc:
@@ -294,9 +324,17 @@ class ThreadHandlers:
         if thread.unload_handle is not None:
             thread.unload_handle.cancel()
             thread.unload_handle = None
-        await ctx.sender.respond(
-            conn_id, ctx.request_id, self._response(thread, [] if p.exclude_turns else turns)
+        response = self._response(thread, [] if p.exclude_turns else turns)
+        # History paging (the thread's historyMode is "paginated"): cursors that page the
+        # turns and the items back from the newest, each including its anchor.
+        response["turnsBackwardsCursor"] = (
+            _turn_cursor(turns[-1]["id"], inclusive=True) if turns else None
         )
+        response["itemsBackwardsCursor"] = newest_item_cursor(
+            self.manager.items_by_id(thread.id) or []
+        )
+        response["initialTurnsPage"] = None
+        await ctx.sender.respond(conn_id, ctx.request_id, response)
         # A client that comes back finds the approvals still waiting for an answer.
         await self.manager.outbox.replay_pending(thread.id, conn_id)
         return NO_REPLY
@@ -324,11 +362,17 @@ class ThreadHandlers:
                     "before first user message"
                 )
             turns = self.manager.turns_of(thread) if p.include_turns else []
-            return {"thread": thread.wire(turns)}
+            return {"thread": thread.wire(turns), "readState": self._read_state(thread.id)}
         rec = self.manager.store.get(p.thread_id)
         if rec is None:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
-        return {"thread": self.manager.record_view(rec, include_turns=p.include_turns)}
+        return {
+            "thread": self.manager.record_view(rec, include_turns=p.include_turns),
+            "readState": self._read_state(rec.id),
+        }
+
+    def _read_state(self, thread_id: str) -> dict[str, Any] | None:
+        return self.manager.read_states.get(thread_id)
 
     def _list_page(
         self,
@@ -351,17 +395,39 @@ class ThreadHandlers:
         }
 
     async def thread_list(self, ctx: RequestContext, p: ThreadListParams) -> dict[str, Any]:
-        return self._list_page(
+        excluded = p.excluded_thread_ids or []
+        if len(excluded) > EXCLUDED_IDS_MAX:
+            raise invalid_request(
+                f"Invalid request: excludedThreadIds holds {len(excluded)} ids; at most "
+                f"{EXCLUDED_IDS_MAX} are allowed"
+            )
+        for thread_id in excluded:
+            _check_thread_id(thread_id)
+        if p.originators:
+            raise invalid_request(
+                "Invalid request: originators filtering is not supported by a local server"
+            )
+        # No thread is in a section, none is a sub-agent's or attached to another: those
+        # filters, when set to a value, match nothing.
+        in_section = "section_id" in p.model_fields_set and p.section_id is not None
+        related = p.parent_thread_id or p.ancestor_thread_id or p.attached_to_thread_id
+        if in_section or related:
+            return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
+        sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
+        page = self._list_page(
             self.manager.record_view,
             cursor=p.cursor,
             limit=p.limit,
-            sort_key=p.sort_key or "created_at",
+            sort_key=sort_key,
             sort_direction=p.sort_direction or "desc",
             archived=p.archived,
             model_providers=p.model_providers or None,
             cwd=p.cwd,
             search_term=p.search_term,
+            excluded_ids=excluded or None,
         )
+        states = {t["id"]: self.manager.read_states.get(t["id"]) for t in page["data"]}
+        return {**page, "readStates": {k: v for k, v in states.items() if v is not None}}
 
     async def thread_search(self, ctx: RequestContext, p: ThreadSearchParams) -> dict[str, Any]:
         def result(rec: ThreadRecord) -> dict[str, Any]:
@@ -486,22 +552,39 @@ class ThreadHandlers:
             raise invalid_request("cwd must be an absolute path")
         if cwd is not None and "\0" in cwd:
             raise invalid_request("Invalid request: cwd must not contain a NUL character")
-        if p.sandbox_policy is not None:
+        sandbox_policy = p.sandbox_policy
+        if sandbox_policy is not None:
             try:
-                sandbox.SandboxPolicy.from_dict(p.sandbox_policy)
+                sandbox.SandboxPolicy.from_dict(sandbox_policy)
             except ValueError as exc:
                 raise invalid_request(f"Invalid request: sandboxPolicy: {exc}") from None
+        if p.permissions is not None:
+            if sandbox_policy is not None:
+                raise invalid_request(
+                    "Invalid request: `permissions` cannot be combined with `sandboxPolicy`"
+                )
+            sandbox_policy = _profile_policy(p.permissions, Path(cwd or thread.settings.cwd))
+        mode = p.collaboration_mode
+        settings = mode.settings if mode is not None else None
         thread.settings = thread.settings.with_overrides(
-            model=p.model,
+            model=p.model or (settings.model if settings else None),
             cwd=cwd,
             approval_policy=p.approval_policy,
-            sandbox_policy=p.sandbox_policy,
-            effort=p.effort,
+            sandbox_policy=sandbox_policy,
+            effort=p.effort or (settings.reasoning_effort if settings else None),
             summary=p.summary,
+        )
+        # A turn in another collaboration mode than the history's tells the model first.
+        switch = (
+            collaboration.mode_switch(
+                thread.history, mode.mode, settings.developer_instructions if settings else None
+            )
+            if mode is not None
+            else None
         )
         turn = self.manager.begin_turn(thread)
         await ctx.sender.respond(ctx.connection.id, ctx.request_id, {"turn": turn.wire()})
-        await self.manager.launch_turn(thread, turn, user_input)
+        await self.manager.launch_turn(thread, turn, user_input, [switch] if switch else None)
         return NO_REPLY
 
     async def compact_start(self, ctx: RequestContext, p: ThreadCompactStartParams) -> Any:
