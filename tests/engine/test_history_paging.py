@@ -20,8 +20,9 @@ async def test_items_list_and_resume_cursors(transport: str, home: Path, model: 
     model.add(mm.sse_text("first answer"), mm.sse_text("second answer", item_id="msg_2"))
     async with open_client(transport, home, env=ENV) as c:
         tid = await start_thread(c, home)
-        empty = await c.call("thread/items/list", {"threadId": tid})
-        assert empty == {"data": [], "nextCursor": None, "backwardsCursor": None}
+        for method in ("thread/items/list", "thread/turns/list"):
+            early = await c.request(method, {"threadId": tid})
+            assert "not materialized yet" in early["error"]["message"], method
         turns = []
         for text in ("one", "two"):
             turns.append(await run_turn(c, tid, text))
@@ -102,8 +103,9 @@ async def test_items_list_and_resume_cursors(transport: str, home: Path, model: 
         assert reply["error"]["code"] == -32600
 
 
-async def test_ephemeral_thread_has_no_item_history(transport: str, home: Path) -> None:
+async def test_ephemeral_thread_has_no_history_pages(transport: str, home: Path) -> None:
     async with open_client(transport, home) as c:
         tid = await start_thread(c, home, ephemeral=True)
-        reply = await c.request("thread/items/list", {"threadId": tid})
-        assert "ephemeral" in reply["error"]["message"]
+        for method in ("thread/items/list", "thread/turns/list"):
+            reply = await c.request(method, {"threadId": tid})
+            assert "ephemeral" in reply["error"]["message"], method

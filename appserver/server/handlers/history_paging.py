@@ -75,6 +75,21 @@ def newest_item_cursor(entries: list[dict[str, Any]]) -> str | None:
     return item_cursor(items[-1][0], inclusive=True) if items else None
 
 
+def check_history_pageable(manager: ThreadManager, thread_id: str, method: str) -> None:
+    """As the reference: an ephemeral thread has no history to page, and a new thread has
+    none before its first user message (-32600 for both)."""
+    thread = manager.loaded.get(thread_id)
+    if thread is None:
+        return
+    if thread.ephemeral:
+        raise invalid_request(f"ephemeral threads do not support {method}")
+    if not thread.materialized:
+        raise invalid_request(
+            f"thread {thread_id} is not materialized yet; {method} is unavailable before "
+            "first user message"
+        )
+
+
 class HistoryPagingHandlers:
     def __init__(self, manager: ThreadManager) -> None:
         self.manager = manager
@@ -103,9 +118,7 @@ class HistoryPagingHandlers:
             raise invalid_request(f"thread not found: {thread_id}")
 
     async def items_list(self, ctx: RequestContext, p: ThreadItemsListParams) -> dict[str, Any]:
-        thread = self.manager.loaded.get(p.thread_id)
-        if thread is not None and thread.ephemeral:
-            raise invalid_request("ephemeral threads do not support thread/items/list")
+        check_history_pageable(self.manager, p.thread_id, "thread/items/list")
         entries = self.manager.items_by_id(p.thread_id)
         if entries is None:
             raise invalid_request(f"thread not found: {p.thread_id}")

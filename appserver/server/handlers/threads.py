@@ -50,7 +50,7 @@ from appserver.protocol.thread_params import (
 )
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
-from appserver.server.handlers.history_paging import newest_item_cursor
+from appserver.server.handlers.history_paging import check_history_pageable, newest_item_cursor
 from appserver.store.index import SortKey, ThreadRecord, encode_cursor
 
 # ``config`` overrides this module reads, and the values each may take (None: any string).
@@ -449,6 +449,7 @@ class ThreadHandlers:
         cursor names the turn a page continues after; ``backwardsCursor`` names the page's
         first turn, which the opposite direction then includes again (as the schema says)."""
         _check_thread_id(p.thread_id)
+        check_history_pageable(self.manager, p.thread_id, "thread/turns/list")
         turns = self.manager.turns_by_id(p.thread_id)
         if turns is None:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
