@@ -154,6 +154,26 @@ class ThreadManager:
         rec = self.store.get(thread_id)
         return None if rec is None else history.rebuild_turns(read_rollout(rec.path).lines)
 
+    def usage_update(self, thread: LoadedThread) -> dict[str, Any] | None:
+        """The ``thread/tokenUsage/updated`` params a client resuming ``thread`` gets: the
+        thread's last recorded usage (as Codex replays it), or None before any usage."""
+        if thread.path is None or not thread.materialized:
+            return None
+        lines = read_rollout(thread.path).lines
+        info = history.last_token_usage(lines)
+        total = history.last_token_total(lines)
+        turns = history.rebuild_turns(lines)
+        if info is None or not total or not turns:
+            return None
+        last = info.get("last_token_usage")
+        wire_last = history.wire_usage(last) if isinstance(last, dict) else dict(total)
+        usage = {
+            "total": total,
+            "last": wire_last,
+            "modelContextWindow": self.context_window_for(thread.settings.model),
+        }
+        return {"threadId": thread.id, "turnId": turns[-1]["id"], "tokenUsage": usage}
+
     def items_by_id(self, thread_id: str) -> list[dict[str, Any]] | None:
         """A thread's completed items (``ThreadItemEntry``), in recorded order; None when
         there is no such thread."""

@@ -159,6 +159,14 @@ def token_count_info(
     }
 
 
+def wire_usage(rollout_usage: dict[str, Any]) -> dict[str, int]:
+    """A ``token_count`` usage as Codex writes it, wire-shaped (``TokenUsageBreakdown``)."""
+    return {
+        wire: value if isinstance(value := rollout_usage.get(rollout), int) else 0
+        for wire, rollout in _USAGE_FIELDS
+    }
+
+
 def last_token_usage(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The ``info`` of the last ``token_count`` event that had one, else None."""
     found: dict[str, Any] | None = None

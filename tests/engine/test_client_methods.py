@@ -224,6 +224,11 @@ async def test_token_usage_carries_the_context_window(
         await completed_turn(c)
     async with open_client(transport, home, env=ENV, overrides=["model_context_window=50000"]) as c:
         await c.call("thread/resume", {"threadId": tid})
+        # The resuming client is told the thread's last usage at once.
+        replayed = (await c.notification("thread/tokenUsage/updated"))["params"]
+        assert replayed["tokenUsage"]["total"]["totalTokens"] == 19
+        assert replayed["tokenUsage"]["last"]["totalTokens"] == 19
+        assert replayed["tokenUsage"]["modelContextWindow"] == 47500
         await run_turn(c, tid, "again")
         usage = (await c.notification("thread/tokenUsage/updated"))["params"]["tokenUsage"]
         assert usage["modelContextWindow"] == 47500

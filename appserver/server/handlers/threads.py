@@ -335,6 +335,10 @@ class ThreadHandlers:
         )
         response["initialTurnsPage"] = None
         await ctx.sender.respond(conn_id, ctx.request_id, response)
+        # As Codex: the resuming client learns the thread's token usage at once.
+        usage = self.manager.usage_update(thread)
+        if usage is not None:
+            await ctx.sender.notify(conn_id, "thread/tokenUsage/updated", usage)
         # A client that comes back finds the approvals still waiting for an answer.
         await self.manager.outbox.replay_pending(thread.id, conn_id)
         return NO_REPLY
