@@ -413,9 +413,8 @@ class ThreadHandlers:
             )
         # No thread is in a section, none is a sub-agent's or attached to another: those
         # filters, when set to a value, match nothing.
-        in_section = "section_id" in p.model_fields_set and p.section_id is not None
         related = p.parent_thread_id or p.ancestor_thread_id or p.attached_to_thread_id
-        if in_section or related:
+        if p.section_id is not None or related:
             return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
         sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
         page = self._list_page(
