@@ -64,6 +64,19 @@ async def test_startup_answers(transport: str, home: Path) -> None:
     async with open_client(transport, home) as c:  # without experimentalApi
         reply = await c.request("collaborationMode/list", {})
         assert "requires experimentalApi" in reply["error"]["message"]
+        reply = await c.request("thread/start", {"permissions": ":workspace"})
+        assert reply["error"]["message"] == (
+            "thread/start.permissions requires experimentalApi capability"
+        )
+        tid = await start_thread(c, home)
+        text = [{"type": "text", "text": "x"}]
+        mode = {"mode": "plan", "settings": {"model": "m"}}
+        reply = await c.request(
+            "turn/start", {"threadId": tid, "input": text, "collaborationMode": mode}
+        )
+        assert reply["error"]["message"] == (
+            "turn/start.collaborationMode requires experimentalApi capability"
+        )
         assert "result" in await c.request("permissionProfile/list", {})
 
 

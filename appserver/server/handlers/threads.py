@@ -100,6 +100,12 @@ def _profile_policy(permissions: str | dict[str, Any], cwd: Path) -> dict[str, A
         raise invalid_request(f"Invalid request: permissions: {exc}") from None
 
 
+def _require_experimental(ctx: RequestContext, descriptor: str, value: Any) -> None:
+    """An experimental field set without ``experimentalApi`` is refused, as Codex words it."""
+    if value is not None and not ctx.connection.experimental_api:
+        raise invalid_request(f"{descriptor} requires experimentalApi capability")
+
+
 def _wire_approval_policy(policy: str) -> str:
     """The policy as a response may carry it. The deprecated ``on-failure`` (still accepted
     from config and params) is not in the schema's ``AskForApproval``, so clients parsing the
@@ -301,6 +307,7 @@ class ThreadHandlers:
 
     # -- threads ----------------------------------------------------------------------------
     async def thread_start(self, ctx: RequestContext, p: ThreadStartParams) -> Any:
+        _require_experimental(ctx, "thread/start.permissions", p.permissions)
         thread = self.manager.start(
             self._settings(p),
             ephemeral=bool(p.ephemeral),
@@ -311,6 +318,7 @@ class ThreadHandlers:
 
     async def thread_resume(self, ctx: RequestContext, p: ThreadResumeParams) -> Any:
         _check_thread_id(p.thread_id)
+        _require_experimental(ctx, "thread/resume.permissions", p.permissions)
         thread = self.manager.loaded.get(p.thread_id)
         conn_id = ctx.connection.id
         if thread is not None:
@@ -345,6 +353,7 @@ class ThreadHandlers:
 
     async def thread_fork(self, ctx: RequestContext, p: ThreadForkParams) -> Any:
         _check_thread_id(p.thread_id)
+        _require_experimental(ctx, "thread/fork.permissions", p.permissions)
         thread, turns = self.manager.fork(
             p.thread_id,
             lambda base: self._settings(p, base),
@@ -543,6 +552,8 @@ class ThreadHandlers:
 
     # -- turns ------------------------------------------------------------------------------
     async def turn_start(self, ctx: RequestContext, p: TurnStartParams) -> Any:
+        _require_experimental(ctx, "turn/start.permissions", p.permissions)
+        _require_experimental(ctx, "turn/start.collaborationMode", p.collaboration_mode)
         thread = self.manager.get_loaded(p.thread_id)
         user_input = check_user_input(p.input)
         if thread.active_turn is not None:
