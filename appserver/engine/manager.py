@@ -38,6 +38,7 @@ from appserver.engine.turn_runner import RetryBudget, TurnRunner
 from appserver.protocol.errors import invalid_request
 from appserver.store import history
 from appserver.store.index import ThreadRecord, ThreadStore
+from appserver.store.read_states import ReadStates
 from appserver.store.rollout import RolloutWriter, read_rollout
 
 log = logging.getLogger("appserver.engine")
@@ -45,6 +46,7 @@ log = logging.getLogger("appserver.engine")
 PERSIST_RETRY_S = 1.0  # how often writes that failed (disk full) are tried again
 
 ClientFor = Callable[[str], tuple[ModelClient, RetryBudget]]  # provider id → client, retries
+ContextWindowFor = Callable[[str], int | None]  # model slug → usable context window (tokens)
 
 
 class ThreadManager:
@@ -56,9 +58,12 @@ class ThreadManager:
         *,
         idle_unload_s: float = 1800.0,
         commands: CommandPolicy | None = None,
+        context_window_for: ContextWindowFor | None = None,
     ) -> None:
         self.commands = commands or CommandPolicy()
+        self.context_window_for: ContextWindowFor = context_window_for or (lambda model: None)
         self.store = store
+        self.read_states = ReadStates(store.home)
         self.outbox = outbox
         self.client_for = client_for
         self.idle_unload_s = idle_unload_s
@@ -195,6 +200,37 @@ class ThreadManager:
             return self.turns_of(thread)
         rec = self.store.get(thread_id)
         return None if rec is None else history.rebuild_turns(read_rollout(rec.path).lines)
+
+    def usage_update(self, thread: LoadedThread) -> dict[str, Any] | None:
+        """The ``thread/tokenUsage/updated`` params a client resuming ``thread`` gets: the
+        thread's last recorded usage (as Codex replays it), or None before any usage."""
+        if thread.path is None or not thread.materialized:
+            return None
+        lines = read_rollout(thread.path).lines
+        info = history.last_token_usage(lines)
+        total = history.last_token_total(lines)
+        turns = history.rebuild_turns(lines)
+        if info is None or not total or not turns:
+            return None
+        last = info.get("last_token_usage")
+        wire_last = history.wire_usage(last) if isinstance(last, dict) else dict(total)
+        usage = {
+            "total": total,
+            "last": wire_last,
+            "modelContextWindow": self.context_window_for(thread.settings.model),
+        }
+        return {"threadId": thread.id, "turnId": turns[-1]["id"], "tokenUsage": usage}
+
+    def items_by_id(self, thread_id: str) -> list[dict[str, Any]] | None:
+        """A thread's completed items (``ThreadItemEntry``), in recorded order; None when
+        there is no such thread."""
+        thread = self.loaded.get(thread_id)
+        if thread is not None:
+            if thread.path is None or not thread.materialized:
+                return []
+            return history.item_entries(read_rollout(thread.path).lines)
+        rec = self.store.get(thread_id)
+        return None if rec is None else history.item_entries(read_rollout(rec.path).lines)
 
     def fork(
         self,
@@ -353,9 +389,15 @@ class ThreadManager:
         return turn
 
     async def launch_turn(
-        self, thread: LoadedThread, turn: ActiveTurn, user_input: list[dict[str, Any]]
+        self,
+        thread: LoadedThread,
+        turn: ActiveTurn,
+        user_input: list[dict[str, Any]],
+        context: list[dict[str, Any]] | None = None,
     ) -> None:
-        await self._launch(thread, turn, lambda runner: runner.run(user_input))
+        """Run a regular turn; ``context`` items go into the model history before the
+        user's input (see ``TurnRunner.run``)."""
+        await self._launch(thread, turn, lambda runner: runner.run(user_input, context))
 
     async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""
@@ -385,10 +427,11 @@ class ThreadManager:
             retries=retries,
             originator=self.originators.get(thread.id, "appserver"),
             record=record,
-            on_finished=lambda status: self._turn_finished(thread),
+            on_finished=lambda status: self._turn_finished(thread, turn),
             commands=self.commands,
             # The home holds auth.json and every rollout: never read without asking.
             protected_paths=(self.store.home,),
+            context_window=self.context_window_for(thread.settings.model),
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))
@@ -416,10 +459,16 @@ class ThreadManager:
         if not self._turn_tasks:
             self._idle.set()
 
-    async def _turn_finished(self, thread: LoadedThread) -> None:
+    async def _turn_finished(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         writer = thread.writer
         if writer is not None and thread.materialized:
             self._index(thread)
+            if turn.kind == "regular":
+                # A finished turn is something for the user to read (thread/readState).
+                state = self.read_states.turn_finished(thread.id, turn.id)
+                await self.outbox.broadcast(
+                    "thread/readState/changed", {"threadId": thread.id, "readState": state}
+                )
             # The turn's lines are written already (unbuffered: a kill -9 loses none of them);
             # the fsync that also survives power loss takes milliseconds, so it runs off the
             # loop while turn/completed and everyone else's traffic go out.
@@ -512,6 +561,7 @@ class ThreadManager:
             await self.unload(thread_id, force=True)
         if rec is not None:
             self.store.delete(thread_id)
+        self.read_states.forget(thread_id)
         await self.outbox.broadcast("thread/deleted", {"threadId": thread_id})
 
     async def unarchive(self, thread_id: str) -> ThreadRecord:
@@ -642,6 +692,8 @@ def record_to_wire(rec: ThreadRecord, status: dict[str, Any]) -> dict[str, Any]:
         "model": rec.model,
         "createdAt": rec.created_at,
         "updatedAt": rec.updated_at,
+        "recencyAt": rec.updated_at,
+        "historyMode": "paginated",
         "status": status,
         "path": str(rec.path),
         "cwd": rec.cwd,

@@ -150,6 +150,9 @@ class LoadedThread:
             "model": self.settings.model,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at or self.created_at,
+            # Recency is the last activity here; history pages by turns and items.
+            "recencyAt": self.updated_at or self.created_at,
+            "historyMode": "paginated",
             "status": self.status(),
             "path": str(self.path) if self.path is not None else None,
             "cwd": self.settings.cwd,

@@ -86,9 +86,12 @@ class TurnRunner:
         on_finished: Callable[[str], Awaitable[None]],
         commands: CommandPolicy | None = None,
         protected_paths: tuple[Path, ...] = (),
+        context_window: int | None = None,
     ) -> None:
         self.commands = commands or CommandPolicy()
         self.protected_paths = protected_paths
+        # The model's usable context window in tokens (``thread/tokenUsage/updated``).
+        self.context_window = context_window
         self.thread = thread
         self.turn = turn
         self.outbox = outbox
@@ -108,7 +111,8 @@ class TurnRunner:
         self._record(kind, payload)
 
     def record_item(self, item: dict[str, Any]) -> None:
-        self.record("event_msg", {"type": "item_completed", "turn_id": self.turn.id, "item": item})
+        event = {"type": "item_completed", "turn_id": self.turn.id, "item": item}
+        self.record("event_msg", {**event, "completed_at_ms": now_ms()})
 
     async def ask(self, method: str, params: dict[str, Any]) -> Any:
         thread = self.thread
@@ -138,9 +142,12 @@ class TurnRunner:
         )
 
     # -- the turn ---------------------------------------------------------------------------
-    async def run(self, user_input: list[dict[str, Any]]) -> None:
-        """A regular turn: the user's input, then model rounds and tool calls."""
-        await self.run_body(lambda: self._converse(user_input))
+    async def run(
+        self, user_input: list[dict[str, Any]], context: list[dict[str, Any]] | None = None
+    ) -> None:
+        """A regular turn: ``context`` items the turn adds to the model history first (e.g.
+        a collaboration-mode message), the user's input, then model rounds and tool calls."""
+        await self.run_body(lambda: self._converse(user_input, context or []))
 
     async def resume(self, calls: list[ev.ToolCall]) -> None:
         """A turn a restart cut short while it waited on an approval: run the tool calls it
@@ -154,7 +161,11 @@ class TurnRunner:
             self._history({"type": kind, "call_id": call.call_id, "output": output})
         await self._rounds()
 
-    async def _converse(self, user_input: list[dict[str, Any]]) -> None:
+    async def _converse(
+        self, user_input: list[dict[str, Any]], context: list[dict[str, Any]]
+    ) -> None:
+        for item in context:
+            self._history(item)
         await self._user_message(user_input)
         await self._rounds()
 
@@ -300,10 +311,11 @@ class TurnRunner:
         total = self.thread.token_total
         for key, value in last.items():
             total[key] = total.get(key, 0) + value
-        info = {"total": dict(total), "last": last, "modelContextWindow": None}
+        window = self.context_window
+        info = {"total": dict(total), "last": last, "modelContextWindow": window}
         self.record(
             "event_msg",
-            {"type": "token_count", "info": history.token_count_info(total, last, None)},
+            {"type": "token_count", "info": history.token_count_info(total, last, window)},
         )
         ids = {"threadId": self.thread.id, "turnId": self.turn.id}
         await self.emit("thread/tokenUsage/updated", {**ids, "tokenUsage": info})

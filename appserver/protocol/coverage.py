@@ -27,6 +27,16 @@ HANDLED_NOTIFICATIONS: dict[str, str] = {
 
 # Notes on implemented methods that do less than the reference.
 IMPLEMENTED_NOTES: dict[str, str] = {
+    "configRequirements/read": (
+        "`requirements: null`: there is no managed admin or MDM config layer here"
+    ),
+    "permissionProfile/list": (
+        "Codex's three built-in profiles, mapped to the sandbox modes; no user-defined "
+        "`[permissions.*]` profiles"
+    ),
+    "hooks/list": "the engine runs no lifecycle hooks, so every directory lists none",
+    "plugin/installed": "no plugin loader yet, so no marketplace lists any",
+    "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
     "account/login/start": (
         "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
         "they need OpenAI's hosted services"
@@ -90,10 +100,6 @@ NOT_YET_REASONS: dict[str, str] = {
         "replacing the persisted history with the turns before one (`thread/reverted`) needs "
         "a rollback record: rollouts here are append-only and have none yet"
     ),
-    "thread/items/list": (
-        "no blocker, just not built: paging item by item across turns; `thread/turns/list` "
-        "with `itemsView: full` pages the same items turn by turn meanwhile"
-    ),
     "thread/inject_items": (
         "no blocker, just not built: the model history is already kept as Responses items, "
         "so it needs only item validation and a rollout record"
@@ -104,7 +110,6 @@ NOT_YET_REASONS: dict[str, str] = {
     ),
     # skills, hooks, plugins, apps
     "skills/*": _SKILLS,
-    "hooks/list": "the engine runs no lifecycle hooks, so there are none to list",
     "marketplace/*": ("plugin marketplaces only feed `plugin/install`; " + _PLUGINS),
     "plugin/*": _PLUGINS,
     "plugin/share/*": "shares plugins through OpenAI's plugin service: " + _HOSTED,
@@ -137,10 +142,6 @@ NOT_YET_REASONS: dict[str, str] = {
         "there are no `[features]` flags to list or toggle; experimental methods are gated by "
         "`capabilities.experimentalApi` only"
     ),
-    "permissionProfile/list": (
-        "named permission profiles (the newer replacement for sandbox modes) are not "
-        "supported; the three `sandbox` modes are"
-    ),
     "windowsSandbox/*": (
         "sets up Codex's Windows sandbox; this server sandboxes with bubblewrap on Linux and "
         "otherwise asks for approval"
@@ -168,10 +169,6 @@ NOT_YET_REASONS: dict[str, str] = {
     # config
     "config/value/write": _CONFIG_READ_ONLY,
     "config/batchWrite": _CONFIG_READ_ONLY,
-    "configRequirements/read": (
-        "there is no managed (admin/MDM) config layer here to report: the answer would "
-        "always be `requirements: null`"
-    ),
     "externalAgentConfig/*": _EXTERNAL_AGENT,
 }
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from appserver.protocol.base import WireModel
+from appserver.protocol.collaboration_params import CollaborationModeParam
 from appserver.protocol.errors import RpcError, invalid_params, invalid_request
 
 ApprovalPolicy = Literal["untrusted", "on-failure", "on-request", "never"]
@@ -20,12 +21,18 @@ Summary = Literal["auto", "concise", "detailed", "none"]
 
 
 class ThreadOverrides(WireModel):
+    """What ``thread/start``, ``thread/resume`` and ``thread/fork`` may set. ``permissions``
+    (experimental) selects a built-in permission profile, by id (``":workspace"``) or as
+    the legacy ``{type: "profile", id, modifications}`` object; it is the newer spelling of
+    ``sandbox``, and the two cannot be combined."""
+
     model: str | None = None
     model_provider: str | None = None
     cwd: str | None = None
     approval_policy: ApprovalPolicy | None = None
     approvals_reviewer: str | None = None
     sandbox: SandboxMode | None = None
+    permissions: str | dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     # Experimental in Codex: an empty list starts the thread with no execution environment.
     environments: list[Any] | None = None
@@ -80,10 +87,21 @@ class ThreadMetadataUpdateParams(WireModel):
     git_info: dict[str, Any] | None = None
 
 
+ThreadSortKey = Literal["created_at", "updated_at", "recency_at", "section_position"]
+
+
 class ThreadListParams(WireModel):
+    """``thread/list``. Every sort key of the schema is accepted (``recency_at`` and
+    ``section_position`` order by last activity: a thread's recency is its last update here,
+    and no thread is in a section). ``sectionId`` absent lists every thread, null the
+    unsectioned ones (all of them), a section id none. There are no sub-agent or attached
+    threads, so a ``parentThreadId``, ``ancestorThreadId`` or ``attachedToThreadId`` filter
+    matches none; ``originators`` must be empty (as in the reference's local server);
+    ``currentAccountOnly`` changes nothing, since every thread here is local history."""
+
     cursor: str | None = None
     limit: int | None = Field(default=None, ge=0)
-    sort_key: Literal["created_at", "updated_at"] | None = None
+    sort_key: ThreadSortKey | None = None
     sort_direction: Literal["asc", "desc"] | None = None
     model_providers: list[str] | None = None
     source_kinds: list[str] | None = None
@@ -91,6 +109,13 @@ class ThreadListParams(WireModel):
     cwd: str | list[str] | None = None
     search_term: str | None = None
     use_state_db_only: bool = False
+    excluded_thread_ids: list[str] | None = None
+    originators: list[str] | None = None
+    section_id: str | None = None
+    current_account_only: bool = False
+    parent_thread_id: str | None = None
+    ancestor_thread_id: str | None = None
+    attached_to_thread_id: str | None = None
 
 
 class ThreadSearchParams(WireModel):
@@ -133,6 +158,11 @@ class TurnStartParams(WireModel):
     summary: Summary | None = None
     personality: str | None = None
     output_schema: dict[str, Any] | None = None
+    # Experimental: a permission profile (see ``ThreadOverrides``) and a collaboration mode
+    # (``{mode: "plan" | "default", settings: {model, reasoning_effort,
+    # developer_instructions}}``), both for this turn and the ones after it.
+    permissions: str | dict[str, Any] | None = None
+    collaboration_mode: CollaborationModeParam | None = None
 
 
 class TurnSteerParams(WireModel):

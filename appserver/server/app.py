@@ -126,6 +126,8 @@ class App:
         from appserver.server.catalog import Catalog
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
+        from appserver.server.handlers.history_paging import HistoryPagingHandlers
+        from appserver.server.handlers.startup import StartupHandlers
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
         from appserver.server.outbox import CoreOutbox
@@ -150,8 +152,11 @@ class App:
             idle_unload_s=self._idle_unload_s,
             # Credentials stay out of the commands the agent runs; every command has a limit.
             commands=self._commands.scrubbing(credential_env_vars(providers, config.values)),
+            context_window_for=self.catalog.context_window,
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
+        StartupHandlers(self.manager).register(self.registry)
+        HistoryPagingHandlers(self.manager).register(self.registry)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)

@@ -2,7 +2,8 @@
 
 Owns ``Catalog``: which provider and model are the defaults (the ``scripted`` provider when
 nothing is configured, so a fresh install runs offline), the list ``model/list`` pages
-through, and whether an API key is present for ``account/read``. Providers themselves are
+through, whether an API key is present for ``account/read``, and each model's usable context
+window (``thread/tokenUsage/updated.modelContextWindow``). Providers themselves are
 resolved once by ``engine.providers.config.resolve_providers``; this module only reads them.
 It must never return an API key's value, only whether one is set.
 """
@@ -23,6 +24,30 @@ _EFFORTS = [
     {"reasoningEffort": "high", "description": "Greater reasoning depth for complex problems"},
 ]
 
+# Context windows (tokens) of well-known model families, by slug prefix (the longest prefix
+# wins). Any other model gets Codex's fallback metadata, 272 000 tokens. As in Codex, a
+# client is told 95 % of the window (the rest is headroom for the system prompt and tool
+# schemas): 258 400 for an unknown model. ``model_context_window`` in config.toml replaces
+# the window of every model (and is reported at 95 % too).
+FALLBACK_CONTEXT_WINDOW = 272_000
+EFFECTIVE_CONTEXT_PERCENT = 95
+_CONTEXT_WINDOWS: dict[str, int] = {
+    "gpt-5": 272_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4o": 128_000,
+    "o3": 200_000,
+    "o4-mini": 200_000,
+}
+
+
+def context_window(model: str, configured: int | None = None) -> int:
+    """The usable context window reported for ``model`` (see ``_CONTEXT_WINDOWS``)."""
+    window = configured
+    if window is None:
+        prefixes = [p for p in _CONTEXT_WINDOWS if model.startswith(p)]
+        window = _CONTEXT_WINDOWS[max(prefixes, key=len)] if prefixes else FALLBACK_CONTEXT_WINDOW
+    return window * EFFECTIVE_CONTEXT_PERCENT // 100
+
 
 class Catalog:
     def __init__(self, config: LoadedConfig, providers: dict[str, ProviderInfo]) -> None:
@@ -41,6 +66,13 @@ class Catalog:
             )
         self.default_provider: str = str(provider)
         self.default_model: str = str(model)
+        configured = config.get("model_context_window")
+        self.configured_context_window: int | None = (
+            configured if isinstance(configured, int) and configured > 0 else None
+        )
+
+    def context_window(self, model: str) -> int:
+        return context_window(model, self.configured_context_window)
 
     def has(self, provider: str) -> bool:
         return provider in self.providers

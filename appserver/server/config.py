@@ -115,6 +115,7 @@ _KNOWN_TYPES: dict[str, type | tuple[type, ...]] = {
     "model_reasoning_effort": str,
     "model_reasoning_summary": str,
     "thread_idle_unload_seconds": (int, float),
+    "model_context_window": int,
 }
 
 _ENUMS = {

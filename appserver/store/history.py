@@ -81,6 +81,28 @@ def waiting_turn(lines: list[dict[str, Any]]) -> tuple[str, int] | None:
     return last, started.get(last, 0)
 
 
+def item_entries(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every completed item of the thread in the order it was recorded, as the protocol's
+    ``ThreadItemEntry``: ``{turnId, item, startedAtMs, completedAtMs}``. The start time is
+    not recorded (null); the completion time is, since item_completed lines carry
+    ``completed_at_ms`` (null for lines written before they did)."""
+    entries: list[dict[str, Any]] = []
+    for event in event_payloads(lines):
+        turn_id, item = event.get("turn_id"), event.get("item")
+        if event.get("type") != "item_completed" or not isinstance(turn_id, str):
+            continue
+        if isinstance(item, dict):
+            entries.append(
+                {
+                    "turnId": turn_id,
+                    "item": copy.deepcopy(item),
+                    "startedAtMs": None,
+                    "completedAtMs": _opt_int(event.get("completed_at_ms")),
+                }
+            )
+    return entries
+
+
 def _turn(turns: dict[str, dict[str, Any]], turn_id: str) -> dict[str, Any]:
     # Items or an end line without a task_started (older or foreign writers) still
     # produce a turn rather than being dropped.
@@ -160,6 +182,14 @@ def token_count_info(
         "total_token_usage": {rollout: total.get(wire, 0) for wire, rollout in _USAGE_FIELDS},
         "last_token_usage": {rollout: last.get(wire, 0) for wire, rollout in _USAGE_FIELDS},
         "model_context_window": context_window,
+    }
+
+
+def wire_usage(rollout_usage: dict[str, Any]) -> dict[str, int]:
+    """A ``token_count`` usage as Codex writes it, wire-shaped (``TokenUsageBreakdown``)."""
+    return {
+        wire: value if isinstance(value := rollout_usage.get(rollout), int) else 0
+        for wire, rollout in _USAGE_FIELDS
     }
 
 

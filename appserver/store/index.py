@@ -266,13 +266,15 @@ class ThreadStore:
         cwd: str | Sequence[str] | None = None,
         search_term: str | None = None,
         source_kinds: Sequence[str] | None = None,
+        excluded_ids: Sequence[str] | None = None,
     ) -> tuple[builtins.list[ThreadRecord], str | None]:
         """One page of threads and the cursor of the next page (None on the last page).
 
         ``archived`` None/False lists live threads, True archived ones. Empty or None
         ``model_providers`` / ``cwd`` / ``source_kinds`` mean no filter (mapping the
         protocol's default source kinds is the caller's business). ``search_term`` is a
-        case-insensitive substring match on preview and name.
+        case-insensitive substring match on preview and name. ``excluded_ids`` are left out
+        before the page is cut.
         """
         column = _SORT_COLUMNS.get(sort_key)
         if column is None:
@@ -281,6 +283,9 @@ class ThreadStore:
             raise ValueError(f"invalid sort direction: {sort_direction!r}")
         page_size = _page_size(limit)
         where, params = _filters(archived, model_providers, cwd, search_term, source_kinds)
+        if excluded_ids:
+            where.append(f"id NOT IN ({', '.join('?' * len(excluded_ids))})")
+            params.extend(excluded_ids)
         if cursor is not None:
             value, after_id = decode_cursor(cursor, sort_key)
             op = "<" if sort_direction == "desc" else ">"

@@ -78,7 +78,10 @@ class _Models:
             response = getattr(v2_all, name.removesuffix("Params") + "Response", None)
             self.responses[method] = response if isinstance(response, type) else None
         # Methods whose params the schema types ``null`` name no params model to go by.
-        for method, name in {"account/logout": "LogoutAccountResponse"}.items():
+        for method, name in {
+            "account/logout": "LogoutAccountResponse",
+            "configRequirements/read": "ConfigRequirementsReadResponse",
+        }.items():
             response = getattr(v2_all, name, None)
             if self.responses.get(method) is None and isinstance(response, type):
                 self.responses[method] = response
@@ -93,7 +96,38 @@ class _Models:
                 nextCursor=(str | None, None),
                 backwardsCursor=(str | None, None),
             )
+        self.responses.update(_experimental_responses(v2_all))
         self.server_requests = _server_request_models(v2_all)
+
+
+def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
+    """Responses of experimental methods the stock clients call, which the SDK's stable
+    models leave out: assembled from the schema's own item types where it has them
+    (``CollaborationModeMask``, ``ThreadReadState``), else from the reference's observed
+    replies (``observed-0.169.md``, the clients' captures)."""
+    strict = ConfigDict(extra="forbid")
+    return {
+        "collaborationMode/list": create_model(
+            "CollaborationModeListResponse",
+            __config__=strict,
+            data=(list[v2.CollaborationModeMask], ...),
+        ),
+        "thread/readState/update": create_model(
+            "ThreadReadStateUpdateResponse", __config__=strict, readState=(v2.ThreadReadState, ...)
+        ),
+        "account/bedrock/checkGovCloudRequirements": create_model(
+            "CheckGovCloudRequirementsResponse",
+            __config__=strict,
+            isGovCloud=(bool, ...),
+            shouldWarn=(bool, ...),
+        ),
+        "thread/backgroundTerminals/list": create_model(
+            "ThreadBackgroundTerminalsListResponse",
+            __config__=strict,
+            data=(list[dict[str, Any]], ...),
+            nextCursor=(str | None, None),
+        ),
+    }
 
 
 def _server_request_models(v2: Any) -> dict[str, type[BaseModel] | None]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from appserver.core.processor import NO_REPLY, RequestContext
+from appserver.engine import collaboration, permission_profiles
 from appserver.engine.manager import ThreadManager
 from appserver.engine.thread_config import merge_overrides, tool_switches
 from appserver.engine.thread_state import LoadedThread, ThreadSettings
@@ -50,6 +51,7 @@ from appserver.protocol.thread_params import (
 )
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
+from appserver.server.handlers.history_paging import check_history_pageable, newest_item_cursor
 from appserver.store.index import SortKey, ThreadRecord, encode_cursor
 
 # ``config`` overrides this module reads, and the values each may take (None: any string).
@@ -76,6 +78,33 @@ def _check_config_overrides(extra: dict[str, Any]) -> None:
                 f"Invalid request: config.{key}: unknown variant `{value[:100]}`, expected one "
                 "of " + ", ".join(f"`{a}`" for a in allowed)
             )
+
+
+def _profile_policy(permissions: str | dict[str, Any], cwd: Path) -> dict[str, Any]:
+    """The sandbox policy of a ``permissions`` selection (a profile id, or the legacy
+    ``{type: "profile", id, modifications}`` object); a bad one is the client's error."""
+    modifications: Any = None
+    if isinstance(permissions, str):
+        profile_id = permissions
+    else:
+        given, modifications = permissions.get("id"), permissions.get("modifications")
+        if permissions.get("type") != "profile" or not isinstance(given, str):
+            raise invalid_request(
+                "Invalid request: permissions: expected a profile id or {type: profile, id}"
+            )
+        profile_id = given
+        if modifications is not None and not isinstance(modifications, list):
+            raise invalid_request("Invalid request: permissions.modifications: expected a list")
+    try:
+        return permission_profiles.policy_for(profile_id, modifications, cwd)
+    except ValueError as exc:
+        raise invalid_request(f"Invalid request: permissions: {exc}") from None
+
+
+def _require_experimental(ctx: RequestContext, descriptor: str, value: Any) -> None:
+    """An experimental field set without ``experimentalApi`` is refused, as Codex words it."""
+    if value is not None and not ctx.connection.experimental_api:
+        raise invalid_request(f"{descriptor} requires experimentalApi capability")
 
 
 def _wire_approval_policy(policy: str) -> str:
@@ -105,6 +134,7 @@ def _not_steerable(message: str) -> RpcError:
     return invalid_request(message, error)
 
 
+EXCLUDED_IDS_MAX = 100  # thread/list's excludedThreadIds, as the schema bounds it
 TURNS_PAGE_DEFAULT = 25
 TURNS_PAGE_MAX = 100
 
@@ -222,7 +252,13 @@ class ThreadHandlers:
             or (base.approval_policy if base else cfg.get("approval_policy", "on-request"))
         )
         mode = p.sandbox or extra.get("sandbox_mode")
-        if mode is not None or base is None:
+        if p.permissions is not None:
+            if mode is not None:
+                raise invalid_request(
+                    "Invalid request: `permissions` cannot be combined with `sandbox`"
+                )
+            policy = _profile_policy(p.permissions, cwd)
+        elif mode is not None or base is None:
             try:
                 policy = sandbox.from_mode(mode or cfg.get("sandbox_mode", "read-only"), cwd)
             except ValueError as exc:
@@ -273,6 +309,7 @@ class ThreadHandlers:
 
     # -- threads ----------------------------------------------------------------------------
     async def thread_start(self, ctx: RequestContext, p: ThreadStartParams) -> Any:
+        _require_experimental(ctx, "thread/start.permissions", p.permissions)
         thread = self.manager.start(
             self._settings(p),
             ephemeral=bool(p.ephemeral),
@@ -283,6 +320,7 @@ class ThreadHandlers:
 
     async def thread_resume(self, ctx: RequestContext, p: ThreadResumeParams) -> Any:
         _check_thread_id(p.thread_id)
+        _require_experimental(ctx, "thread/resume.permissions", p.permissions)
         thread = self.manager.loaded.get(p.thread_id)
         conn_id = ctx.connection.id
         if thread is not None:
@@ -300,9 +338,21 @@ class ThreadHandlers:
         if thread.unload_handle is not None:
             thread.unload_handle.cancel()
             thread.unload_handle = None
-        await ctx.sender.respond(
-            conn_id, ctx.request_id, self._response(thread, [] if p.exclude_turns else turns)
+        response = self._response(thread, [] if p.exclude_turns else turns)
+        # History paging (the thread's historyMode is "paginated"): cursors that page the
+        # turns and the items back from the newest, each including its anchor.
+        response["turnsBackwardsCursor"] = (
+            _turn_cursor(turns[-1]["id"], inclusive=True) if turns else None
         )
+        response["itemsBackwardsCursor"] = newest_item_cursor(
+            self.manager.items_by_id(thread.id) or []
+        )
+        response["initialTurnsPage"] = None
+        await ctx.sender.respond(conn_id, ctx.request_id, response)
+        # As Codex: the resuming client learns the thread's token usage at once.
+        usage = self.manager.usage_update(thread)
+        if usage is not None:
+            await ctx.sender.notify(conn_id, "thread/tokenUsage/updated", usage)
         if waiting is not None:
             await self.manager.launch_waiting_turn(thread, waiting)
         # A client that comes back finds the approvals still waiting for an answer.
@@ -311,6 +361,7 @@ class ThreadHandlers:
 
     async def thread_fork(self, ctx: RequestContext, p: ThreadForkParams) -> Any:
         _check_thread_id(p.thread_id)
+        _require_experimental(ctx, "thread/fork.permissions", p.permissions)
         thread, turns = self.manager.fork(
             p.thread_id,
             lambda base: self._settings(p, base),
@@ -332,11 +383,17 @@ class ThreadHandlers:
                     "before first user message"
                 )
             turns = self.manager.turns_of(thread) if p.include_turns else []
-            return {"thread": thread.wire(turns)}
+            return {"thread": thread.wire(turns), "readState": self._read_state(thread.id)}
         rec = self.manager.store.get(p.thread_id)
         if rec is None:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
-        return {"thread": self.manager.record_view(rec, include_turns=p.include_turns)}
+        return {
+            "thread": self.manager.record_view(rec, include_turns=p.include_turns),
+            "readState": self._read_state(rec.id),
+        }
+
+    def _read_state(self, thread_id: str) -> dict[str, Any] | None:
+        return self.manager.read_states.get(thread_id)
 
     def _list_page(
         self,
@@ -359,17 +416,38 @@ class ThreadHandlers:
         }
 
     async def thread_list(self, ctx: RequestContext, p: ThreadListParams) -> dict[str, Any]:
-        return self._list_page(
+        excluded = p.excluded_thread_ids or []
+        if len(excluded) > EXCLUDED_IDS_MAX:
+            raise invalid_request(
+                f"Invalid request: excludedThreadIds holds {len(excluded)} ids; at most "
+                f"{EXCLUDED_IDS_MAX} are allowed"
+            )
+        for thread_id in excluded:
+            _check_thread_id(thread_id)
+        if p.originators:
+            raise invalid_request(
+                "Invalid request: originators filtering is not supported by a local server"
+            )
+        # No thread is in a section, none is a sub-agent's or attached to another: those
+        # filters, when set to a value, match nothing.
+        related = p.parent_thread_id or p.ancestor_thread_id or p.attached_to_thread_id
+        if p.section_id is not None or related:
+            return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
+        sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
+        page = self._list_page(
             self.manager.record_view,
             cursor=p.cursor,
             limit=p.limit,
-            sort_key=p.sort_key or "created_at",
+            sort_key=sort_key,
             sort_direction=p.sort_direction or "desc",
             archived=p.archived,
             model_providers=p.model_providers or None,
             cwd=p.cwd,
             search_term=p.search_term,
+            excluded_ids=excluded or None,
         )
+        states = {t["id"]: self.manager.read_states.get(t["id"]) for t in page["data"]}
+        return {**page, "readStates": {k: v for k, v in states.items() if v is not None}}
 
     async def thread_search(self, ctx: RequestContext, p: ThreadSearchParams) -> dict[str, Any]:
         def result(rec: ThreadRecord) -> dict[str, Any]:
@@ -391,6 +469,7 @@ class ThreadHandlers:
         cursor names the turn a page continues after; ``backwardsCursor`` names the page's
         first turn, which the opposite direction then includes again (as the schema says)."""
         _check_thread_id(p.thread_id)
+        check_history_pageable(self.manager, p.thread_id, "thread/turns/list")
         turns = self.manager.turns_by_id(p.thread_id)
         if turns is None:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
@@ -481,6 +560,8 @@ class ThreadHandlers:
 
     # -- turns ------------------------------------------------------------------------------
     async def turn_start(self, ctx: RequestContext, p: TurnStartParams) -> Any:
+        _require_experimental(ctx, "turn/start.permissions", p.permissions)
+        _require_experimental(ctx, "turn/start.collaborationMode", p.collaboration_mode)
         thread = self.manager.get_loaded(p.thread_id)
         user_input = check_user_input(p.input)
         if thread.active_turn is not None:
@@ -494,23 +575,40 @@ class ThreadHandlers:
             raise invalid_request("cwd must be an absolute path")
         if cwd is not None and "\0" in cwd:
             raise invalid_request("Invalid request: cwd must not contain a NUL character")
-        if p.sandbox_policy is not None:
+        sandbox_policy = p.sandbox_policy
+        if sandbox_policy is not None:
             try:
-                sandbox.SandboxPolicy.from_dict(p.sandbox_policy)
+                sandbox.SandboxPolicy.from_dict(sandbox_policy)
             except ValueError as exc:
                 raise invalid_request(f"Invalid request: sandboxPolicy: {exc}") from None
+        if p.permissions is not None:
+            if sandbox_policy is not None:
+                raise invalid_request(
+                    "Invalid request: `permissions` cannot be combined with `sandboxPolicy`"
+                )
+            sandbox_policy = _profile_policy(p.permissions, Path(cwd or thread.settings.cwd))
+        mode = p.collaboration_mode
+        settings = mode.settings if mode is not None else None
         thread.settings = thread.settings.with_overrides(
-            model=p.model,
+            model=p.model or (settings.model if settings else None),
             cwd=cwd,
             approval_policy=p.approval_policy,
-            sandbox_policy=p.sandbox_policy,
-            effort=p.effort,
+            sandbox_policy=sandbox_policy,
+            effort=p.effort or (settings.reasoning_effort if settings else None),
             summary=p.summary,
+        )
+        # A turn in another collaboration mode than the history's tells the model first.
+        switch = (
+            collaboration.mode_switch(
+                thread.history, mode.mode, settings.developer_instructions if settings else None
+            )
+            if mode is not None
+            else None
         )
         turn = self.manager.begin_turn(thread)
         turn.output_schema = p.output_schema
         await ctx.sender.respond(ctx.connection.id, ctx.request_id, {"turn": turn.wire()})
-        await self.manager.launch_turn(thread, turn, user_input)
+        await self.manager.launch_turn(thread, turn, user_input, [switch] if switch else None)
         return NO_REPLY
 
     async def compact_start(self, ctx: RequestContext, p: ThreadCompactStartParams) -> Any:
