@@ -21,6 +21,8 @@ from appserver.engine import compaction
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError
+from appserver.engine.skills.catalog import SkillsCatalog
+from appserver.engine.skills.turn import TurnSkills
 from appserver.engine.thread_state import (
     ActiveTurn,
     LoadedThread,
@@ -49,8 +51,10 @@ class ThreadManager:
         *,
         idle_unload_s: float = 1800.0,
         secret_env_names: frozenset[str] = frozenset(),
+        skills: SkillsCatalog | None = None,
     ) -> None:
         self.secret_env_names = secret_env_names
+        self.skills = skills
         self.store = store
         self.outbox = outbox
         self.client_for = client_for
@@ -248,7 +252,23 @@ class ThreadManager:
     async def launch_turn(
         self, thread: LoadedThread, turn: ActiveTurn, user_input: list[dict[str, Any]]
     ) -> None:
-        await self._launch(thread, turn, lambda runner: runner.run(user_input))
+        skills = await self._turn_skills(thread)
+        await self._launch(thread, turn, lambda runner: runner.run(user_input), skills=skills)
+
+    async def _turn_skills(self, thread: LoadedThread) -> TurnSkills | None:
+        """The thread's cwd's skills, scanned again now (``skills/changed`` to every client
+        when they changed since the last scan); None when there is no catalog or the scan
+        failed (logged: skills never fail a turn)."""
+        if self.skills is None:
+            return None
+        try:
+            found, changed = await asyncio.to_thread(self.skills.scan, Path(thread.settings.cwd))
+        except Exception:
+            log.exception("skills scan for %s failed", thread.settings.cwd)
+            return None
+        if changed:
+            await self.outbox.broadcast("skills/changed", {})
+        return TurnSkills.of(found.skills)
 
     async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""
@@ -259,6 +279,8 @@ class ThreadManager:
         thread: LoadedThread,
         turn: ActiveTurn,
         body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
+        *,
+        skills: TurnSkills | None = None,
     ) -> None:
         """Announce the turn (rollout, status, ``turn/started``) and run ``body`` as its task."""
         record = self.recorder(thread)
@@ -277,6 +299,7 @@ class ThreadManager:
             record=record,
             on_finished=lambda status: self._turn_finished(thread),
             secret_env_names=self.secret_env_names,
+            skills=skills,
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))

@@ -81,10 +81,13 @@ class App:
         if self.loaded:
             return
         from appserver.engine.manager import ThreadManager
+        from appserver.engine.skills.catalog import SkillsCatalog
+        from appserver.engine.skills.roots import SkillPlaces
         from appserver.server.auth import AuthStore
         from appserver.server.catalog import Catalog
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
+        from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
         from appserver.server.outbox import CoreOutbox
@@ -99,6 +102,14 @@ class App:
         self.store: ThreadStore = ThreadStore(config.home)
         # Providers with requires_openai_auth fall back to the key an API-key login stored.
         self.models: ModelClients = ModelClients(providers, stored_key=self.auth.api_key)
+        markers = config.get("project_root_markers")
+        self.skills: SkillsCatalog = SkillsCatalog(
+            SkillPlaces.from_environment(
+                config.home.resolve(),
+                [str(m) for m in markers] if isinstance(markers, list) else None,
+            )
+        )
+        SkillsHandlers(self.skills, self.processor.sender).register(self.registry)
         self.manager: ThreadManager = ThreadManager(
             self.store,
             CoreOutbox(self.processor.sender),
@@ -106,6 +117,7 @@ class App:
             idle_unload_s=self._idle_unload_s,
             # API keys stay out of the commands the agent runs.
             secret_env_names=frozenset(p.env_key for p in providers.values() if p.env_key),
+            skills=self.skills,
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         manager = self.manager
