@@ -8,8 +8,9 @@ ends at the next ``---`` line, and holds ``name`` (defaults to the skill's direc
 each collapse to one space; name at most 64 characters, descriptions at most 1024. An
 ``agents/openai.yaml`` next to it may give the ``interface`` a client shows (display name,
 icons under ``assets/``, colour, default prompt); a bad one is ignored, never fatal. The YAML
-is read with PyYAML's safe loader. This module must never raise for a bad file: every
-problem becomes a ``SkillError`` with the reference's message wording.
+is read with PyYAML's safe loader, imported on first use (serving starts without it). This
+module must never raise for a bad file: every problem becomes a ``SkillError`` with the
+reference's message wording.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
-
-import yaml
 
 log = logging.getLogger("appserver.engine.skills")
 
@@ -94,6 +93,8 @@ def single_line(value: str) -> str:
 
 
 def _parse(path: Path, scope: SkillScope, text: str) -> Skill:
+    import yaml  # only when a skill is read: startup stays free of it
+
     raw = front_matter(text)
     if raw is None:
         raise _Invalid("missing YAML frontmatter delimited by ---")
@@ -145,6 +146,8 @@ def _check_len(value: str, limit: int, field: str) -> None:
 def _interface(skill_dir: Path) -> dict[str, Any] | None:
     """The ``SkillInterface`` from ``agents/openai.yaml``, or None (absent, unreadable or
     invalid: optional metadata never blocks the skill)."""
+    import yaml
+
     file = skill_dir.joinpath(*_INTERFACE_FILE)
     if not file.is_file():
         return None
