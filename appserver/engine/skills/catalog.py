@@ -8,7 +8,8 @@ their stat stamp (inode, size, mtime and ctime in nanoseconds, and the same for 
 entries skipped, symlinked directories followed except in the system root) and reads only
 the files whose stamp changed, so the repeated ``skills/list`` calls a client makes are
 cheap; ``force`` re-reads every file. ``scan`` also says whether the set differs from the
-one last seen for that cwd: the caller sends ``skills/changed`` then. A scan never raises
+one last seen for that cwd (the 256 most recently scanned are remembered): the caller sends
+``skills/changed`` then. A scan never raises
 for what it finds on disk (a bad file is a ``SkillError`` of its set; an unreadable
 directory is skipped and logged). Scans hold one lock: call them from a worker thread.
 """
@@ -30,6 +31,7 @@ from appserver.engine.skills.roots import SkillPlaces, SkillRoot, roots_for
 log = logging.getLogger("appserver.engine.skills")
 
 MAX_SCAN_DEPTH = 6
+MAX_REMEMBERED_CWDS = 256  # the sets kept for change detection (oldest forgotten first)
 MAX_DIRS_PER_ROOT = 2000
 _SCOPE_RANK = {"repo": 0, "user": 1, "system": 2, "admin": 3}
 
@@ -73,8 +75,10 @@ class SkillsCatalog:
         """The skills for ``cwd`` (absolute), and whether they differ from the last scan's."""
         with self._lock:
             found = self._scan(roots_for(cwd, self.places, self._extra), force)
-            previous = self._last.get(cwd)
+            previous = self._last.pop(cwd, None)
             self._last[cwd] = found
+            while len(self._last) > MAX_REMEMBERED_CWDS:
+                del self._last[next(iter(self._last))]
         return found, previous is not None and previous != found
 
     def rescan_known(self) -> bool:
