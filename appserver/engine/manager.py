@@ -25,6 +25,8 @@ from appserver.engine import compaction
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError, ToolCall
+from appserver.engine.skills.catalog import SkillsCatalog
+from appserver.engine.skills.turn import TurnSkills
 from appserver.engine.thread_state import (
     ActiveTurn,
     LoadedThread,
@@ -59,9 +61,11 @@ class ThreadManager:
         idle_unload_s: float = 1800.0,
         commands: CommandPolicy | None = None,
         context_window_for: ContextWindowFor | None = None,
+        skills: SkillsCatalog | None = None,
     ) -> None:
         self.commands = commands or CommandPolicy()
         self.context_window_for: ContextWindowFor = context_window_for or (lambda model: None)
+        self.skills = skills
         self.store = store
         self.read_states = ReadStates(store.home)
         self.outbox = outbox
@@ -397,7 +401,25 @@ class ThreadManager:
     ) -> None:
         """Run a regular turn; ``context`` items go into the model history before the
         user's input (see ``TurnRunner.run``)."""
-        await self._launch(thread, turn, lambda runner: runner.run(user_input, context))
+        skills = await self._turn_skills(thread)
+        await self._launch(
+            thread, turn, lambda runner: runner.run(user_input, context), skills=skills
+        )
+
+    async def _turn_skills(self, thread: LoadedThread) -> TurnSkills | None:
+        """The thread's cwd's skills, scanned again now (``skills/changed`` to every client
+        when they changed since the last scan); None when there is no catalog or the scan
+        failed (logged: skills never fail a turn)."""
+        if self.skills is None:
+            return None
+        try:
+            found, changed = await asyncio.to_thread(self.skills.scan, Path(thread.settings.cwd))
+        except Exception:
+            log.exception("skills scan for %s failed", thread.settings.cwd)
+            return None
+        if changed:
+            await self.outbox.broadcast("skills/changed", {})
+        return TurnSkills.of(found.skills)
 
     async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""
@@ -410,6 +432,7 @@ class ThreadManager:
         body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
         *,
         announce: bool = True,
+        skills: TurnSkills | None = None,
     ) -> None:
         """Announce the turn (rollout, status, ``turn/started``; a resumed turn only its
         context and status) and run ``body`` as its task."""
@@ -432,6 +455,7 @@ class ThreadManager:
             # The home holds auth.json and every rollout: never read without asking.
             protected_paths=(self.store.home,),
             context_window=self.context_window_for(thread.settings.model),
+            skills=skills,
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))

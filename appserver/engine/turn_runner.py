@@ -25,6 +25,7 @@ from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers import events as ev
 from appserver.engine.providers.events import ModelClient, ModelRequest, ProviderError
+from appserver.engine.skills.turn import TurnSkills
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_s
 from appserver.engine.tool_specs import tools_for
 from appserver.engine.tools.command_policy import CommandPolicy
@@ -87,11 +88,13 @@ class TurnRunner:
         commands: CommandPolicy | None = None,
         protected_paths: tuple[Path, ...] = (),
         context_window: int | None = None,
+        skills: TurnSkills | None = None,
     ) -> None:
         self.commands = commands or CommandPolicy()
         self.protected_paths = protected_paths
         # The model's usable context window in tokens (``thread/tokenUsage/updated``).
         self.context_window = context_window
+        self.skills = skills
         self.thread = thread
         self.turn = turn
         self.outbox = outbox
@@ -167,12 +170,14 @@ class TurnRunner:
         for item in context:
             self._history(item)
         await self._user_message(user_input)
+        await self._inject_skills(user_input)
         await self._rounds()
 
     async def _rounds(self) -> None:
         while True:
             for extra in self._take_steer():
                 await self._user_message(extra)
+                await self._inject_skills(extra)
             calls = await self._model_round()
             for call in calls:
                 output = await tool_calls.execute(self, call)
@@ -227,6 +232,13 @@ class TurnRunner:
         await self.emit("item/started", {"item": item, **ids, "startedAtMs": now_ms()})
         await self.emit("item/completed", {"item": item, **ids, "completedAtMs": now_ms()})
 
+    async def _inject_skills(self, content: list[dict[str, Any]]) -> None:
+        """After the user's message: the whole text of each skill it names, one user-role
+        ``<skill>`` message apiece (``skills.turn``)."""
+        if self.skills is not None:
+            for message in await self.skills.messages_for(content):
+                self._history(message)
+
     async def _model_round(self) -> list[ev.ToolCall]:
         return await self.with_retries(self._stream_once)
 
@@ -269,6 +281,8 @@ class TurnRunner:
         instructions = settings.base_instructions or BASE_INSTRUCTIONS
         if settings.developer_instructions:
             instructions += "\n\n" + settings.developer_instructions
+        if self.skills is not None and self.skills.section:
+            instructions += "\n\n" + self.skills.section
         return ModelRequest(
             model=settings.model,
             instructions=instructions,

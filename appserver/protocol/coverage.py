@@ -59,11 +59,10 @@ _CONFIG_READ_ONLY = (
     "and live reload of the providers"
 )
 _PLUGINS = (
-    "plugins bundle skills, MCP servers and apps, and the engine has none of the three yet "
-    "(no skill loader, no MCP client, no connectors)"
+    "plugins bundle skills, MCP servers and apps; the engine finds skills on disk but has no "
+    "plugin installer, no MCP client and no connectors yet"
 )
 _MCP = "no MCP client in the engine yet: no MCP server is configured, started or called"
-_SKILLS = "no skill loader in the engine yet: `SKILL.md` files are not discovered or offered"
 _SECTIONS = (
     "server-owned thread sections (named groups ordering the thread list across clients): "
     "the store keeps rollouts and a thread index only, with no section table"
@@ -109,7 +108,10 @@ NOT_YET_REASONS: dict[str, str] = {
         "review-mode items) are not built; the engine runs regular and compaction turns only"
     ),
     # skills, hooks, plugins, apps
-    "skills/*": _SKILLS,
+    "skills/config/write": (
+        "enables or disables a skill by path in the user config; "
+        "every discovered skill is enabled here, and " + _CONFIG_READ_ONLY
+    ),
     "marketplace/*": ("plugin marketplaces only feed `plugin/install`; " + _PLUGINS),
     "plugin/*": _PLUGINS,
     "plugin/share/*": "shares plugins through OpenAI's plugin service: " + _HOSTED,

@@ -223,6 +223,11 @@ def check_user_input(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "remote image URLs are not supported; use an inline data URL instead"
                 )
             out.append({"type": "image", "url": url})
+        elif kind == "skill":
+            for key in ("name", "path"):
+                if not isinstance(item.get(key), str):
+                    raise invalid_request(f"Invalid request: missing field `{key}` at `input.{i}`")
+            out.append({"type": "skill", "name": item["name"], "path": item["path"]})
         else:
             out.append(dict(item))
     return out

@@ -122,11 +122,14 @@ class App:
             return
         from appserver.engine.manager import ThreadManager
         from appserver.engine.providers.config import credential_env_vars, credential_values
+        from appserver.engine.skills.catalog import SkillsCatalog
+        from appserver.engine.skills.roots import SkillPlaces
         from appserver.server.auth import AuthStore
         from appserver.server.catalog import Catalog
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
+        from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.startup import StartupHandlers
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
@@ -145,6 +148,14 @@ class App:
         self.store: ThreadStore = ThreadStore(config.home)
         # Providers with requires_openai_auth fall back to the key an API-key login stored.
         self.models: ModelClients = ModelClients(providers, stored_key=self.auth.api_key)
+        markers = config.get("project_root_markers")
+        self.skills: SkillsCatalog = SkillsCatalog(
+            SkillPlaces.from_environment(
+                config.home.resolve(),
+                [str(m) for m in markers] if isinstance(markers, list) else None,
+            )
+        )
+        SkillsHandlers(self.skills, self.processor.sender).register(self.registry)
         self.manager: ThreadManager = ThreadManager(
             self.store,
             CoreOutbox(self.processor.sender),
@@ -153,6 +164,7 @@ class App:
             # Credentials stay out of the commands the agent runs; every command has a limit.
             commands=self._commands.scrubbing(credential_env_vars(providers, config.values)),
             context_window_for=self.catalog.context_window,
+            skills=self.skills,
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
