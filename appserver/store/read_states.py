@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from appserver.store import private
+
 log = logging.getLogger("appserver.store")
 
 FILE_NAME = "read_states.json"
@@ -54,7 +56,14 @@ class ReadStates:
     def _save(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_bytes(orjson.dumps(self._states))
+            # 0600 whatever the umask, like every file under the home (store/private.py).
+            fd = private.open_file(tmp, os.O_WRONLY | os.O_TRUNC)
+            try:
+                data = memoryview(orjson.dumps(self._states))
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, self.path)
         except OSError:
             log.warning("could not write %s", self.path, exc_info=True)

@@ -12,11 +12,13 @@ server's ``auth.json`` after ``account/login/start`` stored a key.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from appserver.engine.tools import shell
 from tests.engine.conftest import ENV, write_config
 from tests.engine.test_turns import completed_turn, items_of, next_request, run_turn, start_thread
 from tests.harness import WireClient, is_request, open_client
@@ -51,10 +53,15 @@ async def safe_control(c: WireClient, tid: str) -> None:
     assert item["status"] == "completed" and item["aggregatedOutput"] == "hello\n"
 
 
+def shown(command: str) -> str:
+    """The approval's command: the shell invocation as run (`bash -c SCRIPT`)."""
+    return shlex.join(shell.shell_argv(command))
+
+
 async def asked_and_declined(c: WireClient, tid: str, command: str) -> None:
     await run_turn(c, tid, "attack")
     req = await next_request(c)
-    assert req["method"] == APPROVAL and req["params"]["command"] == command
+    assert req["method"] == APPROVAL and req["params"]["command"] == shown(command)
     await c.send({"id": req["id"], "result": {"decision": "decline"}})
     assert (await completed_turn(c))["status"] == "completed"
     assert items_of(c, "item/completed", "commandExecution")[-1]["status"] == "declined"
