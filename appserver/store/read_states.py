@@ -13,6 +13,7 @@ a malformed file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -65,8 +66,12 @@ class ReadStates:
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
-        except OSError:
-            log.warning("could not write %s", self.path, exc_info=True)
+        except OSError as exc:
+            # A full disk is an expected condition: one line, no traceback (the state is kept
+            # in memory and written again with the next change).
+            log.warning("could not write %s: %s", self.path, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def get(self, thread_id: str) -> dict[str, Any] | None:
         state = self._states.get(thread_id)
