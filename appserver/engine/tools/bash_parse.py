@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ __all__ = [
     "Command",
     "Script",
     "Word",
+    "operands",
     "parse",
     "plain_commands",
     "shell_script_of",
@@ -352,3 +354,21 @@ def simple_command_words(command: str, _depth: int = 0) -> list[str] | None:
     if inner is not None:
         return None if _depth >= _MAX_NESTING else simple_command_words(inner, _depth + 1)
     return words
+
+
+def operands(args: Sequence[str], takes_value: AbstractSet[str]) -> list[str]:
+    """A command's positional arguments: flags skipped, and the value after each flag in
+    ``takes_value``; everything after ``--`` (and a lone ``-``) is an operand."""
+    out: list[str] = []
+    skip = False
+    only_operands = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif only_operands or arg == "-" or not arg.startswith("-"):
+            out.append(arg)
+        elif arg == "--":
+            only_operands = True
+        elif arg in takes_value:
+            skip = True
+    return out

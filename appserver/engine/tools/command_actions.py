@@ -25,23 +25,6 @@ _RG_VALUE_FLAGS = _GREP_VALUE_FLAGS | {"-g", "--glob", "-t", "--type", "-T", "--
 _PIPE_FILTERS = {"head", "tail", "wc", "sort", "uniq", "cut", "tr", "nl", "cat", "less", "more"}
 
 
-def _operands(args: list[str], takes_value: set[str]) -> list[str]:
-    """Positional arguments, skipping flags and the values of flags in ``takes_value``."""
-    out: list[str] = []
-    skip = False
-    only_operands = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif only_operands or arg == "-" or not arg.startswith("-"):
-            out.append(arg)
-        elif arg == "--":
-            only_operands = True
-        elif arg in takes_value:
-            skip = True
-    return out
-
-
 def _is_sed_print(arg: str) -> bool:
     body = arg[:-1] if arg.endswith("p") else ""
     return bool(body) and all(part.isdigit() and part.isascii() for part in body.split(",", 1))
@@ -49,14 +32,14 @@ def _is_sed_print(arg: str) -> bool:
 
 def _search(name: str, args: list[str], text: str) -> dict[str, Any]:
     if name == "rg" and "--files" in args:
-        paths = _operands(args, _RG_VALUE_FLAGS)
+        paths = bash_parse.operands(args, _RG_VALUE_FLAGS)
         return {"type": "listFiles", "command": text, "path": paths[0] if paths else None}
     query: str | None = None
     for i, arg in enumerate(args[:-1]):
         if arg in ("-e", "--regexp"):
             query = args[i + 1]
             break
-    rest = _operands(args, _RG_VALUE_FLAGS if name == "rg" else _GREP_VALUE_FLAGS)
+    rest = bash_parse.operands(args, _RG_VALUE_FLAGS if name == "rg" else _GREP_VALUE_FLAGS)
     if query is None and rest:
         query, rest = rest[0], rest[1:]
     return {"type": "search", "command": text, "query": query, "path": rest[0] if rest else None}
@@ -88,7 +71,7 @@ def _action_for(words: list[str], text: str, after_pipe: bool) -> dict[str, Any]
     if name == "cd":
         return None
     if name in _READERS:
-        files = _operands(args, _READER_VALUE_FLAGS)
+        files = bash_parse.operands(args, _READER_VALUE_FLAGS)
         if not files:
             return None if after_pipe else unknown
         if len(files) == 1:
@@ -101,7 +84,7 @@ def _action_for(words: list[str], text: str, after_pipe: bool) -> dict[str, Any]
         path = args[2]
         return {"type": "read", "command": text, "name": os.path.basename(path), "path": path}
     if name in ("ls", "tree"):
-        paths = _operands(args, {"-I", "-L", "--ignore", "--hide"})
+        paths = bash_parse.operands(args, {"-I", "-L", "--ignore", "--hide"})
         return {"type": "listFiles", "command": text, "path": paths[0] if paths else None}
     if name in ("grep", "rg", "egrep", "fgrep", "ag"):
         return _search(name, args, text)

@@ -62,22 +62,6 @@ def _short_cluster_has(arg: str, letters: str) -> bool:
     return arg.startswith("-") and not arg.startswith("--") and any(c in arg[1:] for c in letters)
 
 
-def _operands(args: Sequence[str], takes_value: frozenset[str]) -> list[str]:
-    out: list[str] = []
-    skip = False
-    only_operands = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif only_operands or arg == "-" or not arg.startswith("-"):
-            out.append(arg)
-        elif arg == "--":
-            only_operands = True
-        elif arg in takes_value:
-            skip = True
-    return out
-
-
 def _any_arg(args: Sequence[str]) -> bool:
     return True
 
@@ -124,7 +108,7 @@ def _sort(args: Sequence[str]) -> bool:
 def _uniq(args: Sequence[str]) -> bool:
     # A second operand is the output file.
     # (A value given to a long option as the next word counts as an operand: cautious.)
-    return len(_operands(args, frozenset({"-f", "-s", "-w"}))) <= 1
+    return len(bash_parse.operands(args, frozenset({"-f", "-s", "-w"}))) <= 1
 
 
 def _date(args: Sequence[str]) -> bool:
