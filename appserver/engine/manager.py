@@ -23,6 +23,8 @@ from typing import Any
 
 from appserver.engine import compaction
 from appserver.engine.ids import uuid7
+from appserver.engine.mcp.manager import McpManager
+from appserver.engine.mcp.turn import ThreadMcp
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError, ToolCall
 from appserver.engine.skills.catalog import SkillsCatalog
@@ -62,7 +64,9 @@ class ThreadManager:
         commands: CommandPolicy | None = None,
         context_window_for: ContextWindowFor | None = None,
         skills: SkillsCatalog | None = None,
+        mcp: McpManager | None = None,
     ) -> None:
+        self.mcp = mcp
         self.commands = commands or CommandPolicy()
         self.context_window_for: ContextWindowFor = context_window_for or (lambda model: None)
         self.skills = skills
@@ -116,6 +120,12 @@ class ThreadManager:
         self._load(thread, originator)
         self.outbox.subscribe(thread_id, conn_id)
         return thread
+
+    async def attach_mcp(self, thread: LoadedThread) -> None:
+        """Start the thread's MCP servers in the background (``McpManager.attach``)."""
+        if self.mcp is not None:
+            own = {cfg.name: cfg for cfg in thread.settings.mcp_servers}
+            await self.mcp.attach(thread.id, own)
 
     def _load(self, thread: LoadedThread, originator: str) -> None:
         self.loaded[thread.id] = thread
@@ -456,6 +466,7 @@ class ThreadManager:
             protected_paths=(self.store.home,),
             context_window=self.context_window_for(thread.settings.model),
             skills=skills,
+            mcp=ThreadMcp(self.mcp, thread.id) if self.mcp is not None else None,
         )
         await self.outbox.cancel_thread_requests(thread.id)
         record("turn_context", thread.settings.to_context(turn.id))
@@ -543,6 +554,8 @@ class ThreadManager:
         thread.unload_handle = None
         del self.loaded[thread_id]
         self.originators.pop(thread_id, None)
+        if self.mcp is not None:
+            await self.mcp.detach(thread_id)
         if thread.writer is not None:
             thread.writer.close()
         # Both go to every connection, as Codex sends them: an unloaded thread has no
@@ -630,6 +643,8 @@ class ThreadManager:
             if self._retry_handle is not None:
                 self._retry_handle.cancel()
                 self._retry_handle = None
+        if self.mcp is not None:
+            await self.mcp.close()
         for thread in self.loaded.values():
             if thread.writer is not None:
                 try:

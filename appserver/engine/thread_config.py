@@ -18,9 +18,9 @@ requests offer. The keys acted on here, and their types:
 A value of the wrong type for one of these is the client's error (-32600 naming the key; Codex
 answers a bare -32600). Every other key is accepted and ignored, as Codex ignores keys its
 config does not know (unknown ``features`` keys it only logs): a debug log line names them.
-``mcp_servers`` is accepted and ignored (per-thread MCP servers are not implemented; a
-non-empty table is logged as a warning). Like Codex, the switches are not written to the
-rollout: a thread resumed from disk gets the ``config`` of its resume request.
+``mcp_servers`` holds the thread's own MCP servers, read by ``mcp.config.thread_servers``.
+Like Codex, the switches are not written to the rollout: a thread resumed from disk gets the
+``config`` of its resume request.
 
 It must never do I/O or decide anything about a tool call itself: ``tool_calls`` refuses a call
 to a tool the switches removed.
@@ -140,9 +140,6 @@ def tool_switches(table: Mapping[str, Any], environments: list[Any] | None = Non
             "Invalid request: config.web_search: expected one of "
             + ", ".join(f"`{m}`" for m in WEB_SEARCH_MODES)
         )
-    mcp = _lookup(table, "mcp_servers")
-    if isinstance(mcp, Mapping) and mcp:
-        log.warning("per-thread mcp_servers are not supported; ignored: %s", ", ".join(mcp))
     ignored = sorted(k for k in table if k not in _READ_KEYS)
     if ignored:
         log.debug("thread config keys ignored: %s", ", ".join(ignored))

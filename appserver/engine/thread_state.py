@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from appserver import PROTOCOL_VERSION
+from appserver.engine.mcp.config import McpServerConfig
 from appserver.engine.thread_config import ToolSwitches
 from appserver.store.rollout import RolloutWriter
 
@@ -31,6 +32,8 @@ class ThreadSettings:
     developer_instructions: str | None = None
     # From the thread's ``config`` map (not persisted, as in Codex: see ``thread_config``).
     tools: ToolSwitches = field(default_factory=ToolSwitches)
+    # The thread's own MCP servers (``config.mcp_servers``), not persisted either.
+    mcp_servers: tuple[McpServerConfig, ...] = ()
 
     def with_overrides(self, **changes: Any) -> ThreadSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from appserver.engine.mcp.turn import ThreadMcp
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
 from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN, enabled_names
@@ -36,6 +37,7 @@ class TurnOps(Protocol):
     turn: ActiveTurn
     commands: CommandPolicy  # the environment and time limit of commands
     protected_paths: tuple[Path, ...]  # never read by a command that runs without asking
+    mcp: ThreadMcp | None  # the thread's MCP tools (engine/mcp/turn.py runs their calls)
 
     async def emit(self, method: str, params: dict[str, Any]) -> None: ...
 
@@ -66,6 +68,9 @@ async def execute(ops: TurnOps, call: ToolCall) -> str:
     """Run one call and return the text given back to the model as its output. A call to a
     tool this thread does not offer (its ``config`` switched it off) is refused unrun, with
     the reference's output text."""
+    target = ops.mcp.target(call) if ops.mcp is not None else None
+    if ops.mcp is not None and target is not None:
+        return await ops.mcp.execute(ops, call, *target)
     if call.name not in enabled_names(ops.thread.settings.tools):
         return f"unsupported call: {call.name}"
     if call.name == SHELL:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from appserver.engine import tool_calls
 from appserver.engine.ids import uuid7
+from appserver.engine.mcp.turn import ThreadMcp
 from appserver.engine.ports import Outbox
 from appserver.engine.providers import events as ev
 from appserver.engine.providers.events import ModelClient, ModelRequest, ProviderError
@@ -89,7 +90,9 @@ class TurnRunner:
         protected_paths: tuple[Path, ...] = (),
         context_window: int | None = None,
         skills: TurnSkills | None = None,
+        mcp: ThreadMcp | None = None,
     ) -> None:
+        self.mcp = mcp  # the thread's MCP tools (offered when their server is ready)
         self.commands = commands or CommandPolicy()
         self.protected_paths = protected_paths
         # The model's usable context window in tokens (``thread/tokenUsage/updated``).
@@ -287,7 +290,7 @@ class TurnRunner:
             model=settings.model,
             instructions=instructions,
             input=items,
-            tools=tools_for(settings.tools),
+            tools=tools_for(settings.tools) + (self.mcp.specs() if self.mcp else []),
             reasoning_effort=settings.effort,
             reasoning_summary=settings.summary,
             headers={"originator": self.originator, "session_id": self.thread.id},

@@ -36,6 +36,14 @@ IMPLEMENTED_NOTES: dict[str, str] = {
     ),
     "hooks/list": "the engine runs no lifecycle hooks, so every directory lists none",
     "plugin/installed": "no plugin loader yet, so no marketplace lists any",
+    "mcpServerStatus/list": (
+        "never waits for a server still starting (the reference does, with a `threadId`): "
+        "it is listed `starting` with no tools yet; `runtimeStatus` only with a `threadId`"
+    ),
+    "mcpServer/tool/call": "no approval and no items, as in the reference",
+    "config/mcpServer/reload": (
+        "reads config.toml's `[mcp_servers]` again; `-c` overrides of them are not replayed"
+    ),
     "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
     "account/login/start": (
         "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
@@ -60,9 +68,13 @@ _CONFIG_READ_ONLY = (
 )
 _PLUGINS = (
     "plugins bundle skills, MCP servers and apps; the engine finds skills on disk but has no "
-    "plugin installer, no MCP client and no connectors yet"
+    "plugin installer, and no connectors yet"
 )
-_MCP = "no MCP client in the engine yet: no MCP server is configured, started or called"
+_MCP_OAUTH = (
+    "OAuth sign-in to a streamable-HTTP MCP server (the SDK's OAuth client provider, a "
+    "loopback redirect and a token store) is not built; HTTP servers authenticate with "
+    "`bearer_token_env_var`, `http_headers` or `env_http_headers`"
+)
 _SECTIONS = (
     "server-owned thread sections (named groups ordering the thread list across clients): "
     "the store keeps rollouts and a thread index only, with no section table"
@@ -149,9 +161,7 @@ NOT_YET_REASONS: dict[str, str] = {
         "otherwise asks for approval"
     ),
     # MCP
-    "mcpServer/*": _MCP,
-    "mcpServerStatus/list": _MCP,
-    "config/mcpServer/reload": _MCP,
+    "mcpServer/oauth/login": _MCP_OAUTH,
     # ChatGPT account and OpenAI services
     "account/securitySetup/read": "a ChatGPT account security reminder: " + _HOSTED,
     "account/rateLimits/read": "ChatGPT plan rate limits and credits: " + _HOSTED,

@@ -31,6 +31,7 @@ from appserver.store import private, redaction
 
 if TYPE_CHECKING:
     from appserver.engine.manager import ThreadManager
+    from appserver.engine.mcp.config import ParsedServers
     from appserver.engine.providers.config import ProviderInfo
     from appserver.engine.tools.command_policy import CommandPolicy
     from appserver.server.auth import AuthStore
@@ -81,6 +82,7 @@ class App:
         if config.get("model_providers"):
             self._providers = self._resolve_providers()
         self._commands = self._command_policy()
+        self._mcp_servers = self._mcp_config()
         self.processor = MessageProcessor(
             self.registry,
             ServerIdentity(codex_home=str(config.home.resolve())),
@@ -115,12 +117,23 @@ class App:
         except PolicyError as exc:
             raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
 
+    def _mcp_config(self) -> ParsedServers:
+        """``[mcp_servers.*]``: bad entries become startup warnings (``configWarning``); a
+        bad entry marked ``required`` refuses to start."""
+        from appserver.engine.mcp.config import parse_servers
+
+        parsed = parse_servers(self.config.get("mcp_servers"))
+        if parsed.errors:
+            raise ConfigError(f"invalid config {self.config.path}: " + "; ".join(parsed.errors))
+        return parsed
+
     def load(self) -> None:
         """Build everything behind the handshake: the providers, the engine, the store, and
         the methods that use them. Idempotent."""
         if self.loaded:
             return
         from appserver.engine.manager import ThreadManager
+        from appserver.engine.mcp.manager import McpManager
         from appserver.engine.providers.config import credential_env_vars, credential_values
         from appserver.engine.skills.catalog import SkillsCatalog
         from appserver.engine.skills.roots import SkillPlaces
@@ -129,6 +142,7 @@ class App:
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
+        from appserver.server.handlers.mcp import McpHandlers
         from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.startup import StartupHandlers
         from appserver.server.handlers.threads import ThreadHandlers
@@ -156,16 +170,21 @@ class App:
             )
         )
         SkillsHandlers(self.skills, self.processor.sender).register(self.registry)
+        outbox = CoreOutbox(self.processor.sender)
+        # MCP servers start per thread, in the background (engine/mcp/manager.py).
+        self.mcp: McpManager = McpManager(outbox, self._mcp_servers.servers)
         self.manager: ThreadManager = ThreadManager(
             self.store,
-            CoreOutbox(self.processor.sender),
+            outbox,
             self.models,
             idle_unload_s=self._idle_unload_s,
             # Credentials stay out of the commands the agent runs; every command has a limit.
             commands=self._commands.scrubbing(credential_env_vars(providers, config.values)),
             context_window_for=self.catalog.context_window,
             skills=self.skills,
+            mcp=self.mcp,
         )
+        McpHandlers(config, self.manager, self.mcp).register(self.registry)
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
@@ -192,6 +211,9 @@ class App:
             )
             log.warning("%s", summary)
             warnings.append({"summary": summary, "details": None})
+        for problem in self._mcp_servers.warnings:
+            log.warning("%s", problem)
+            warnings.append({"summary": problem, "details": None})
         sandbox_warning = _sandbox_warning()
         if sandbox_warning is not None:
             log.warning("%s", sandbox_warning)

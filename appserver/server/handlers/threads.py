@@ -21,6 +21,7 @@ from typing import Any, get_args
 from appserver.core.processor import NO_REPLY, RequestContext
 from appserver.engine import collaboration, permission_profiles
 from appserver.engine.manager import ThreadManager
+from appserver.engine.mcp.config import thread_servers
 from appserver.engine.thread_config import merge_overrides, tool_switches
 from appserver.engine.thread_state import LoadedThread, ThreadSettings
 from appserver.engine.tools import sandbox
@@ -279,6 +280,7 @@ class ThreadHandlers:
             developer_instructions=p.developer_instructions
             or (base.developer_instructions if base else cfg.get("developer_instructions")),
             tools=tools,
+            mcp_servers=thread_servers(extra),
         )
 
     def _response(self, thread: LoadedThread, turns: list[Any]) -> dict[str, Any]:
@@ -304,6 +306,7 @@ class ThreadHandlers:
         self, ctx: RequestContext, thread: LoadedThread, response: dict[str, Any]
     ) -> Any:
         await ctx.sender.respond(ctx.connection.id, ctx.request_id, response)
+        await self.manager.attach_mcp(thread)  # `starting` goes out before thread/started
         await ctx.sender.notify_thread(thread.id, "thread/started", {"thread": thread.wire()})
         return NO_REPLY
 
@@ -323,6 +326,7 @@ class ThreadHandlers:
         _require_experimental(ctx, "thread/resume.permissions", p.permissions)
         thread = self.manager.loaded.get(p.thread_id)
         conn_id = ctx.connection.id
+        fresh = thread is None
         if thread is not None:
             turns = self.manager.turns_of(thread)
         else:
@@ -349,6 +353,8 @@ class ThreadHandlers:
         )
         response["initialTurnsPage"] = None
         await ctx.sender.respond(conn_id, ctx.request_id, response)
+        if fresh:
+            await self.manager.attach_mcp(thread)
         # As Codex: the resuming client learns the thread's token usage at once.
         usage = self.manager.usage_update(thread)
         if usage is not None:
