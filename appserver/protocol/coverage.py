@@ -68,7 +68,7 @@ _CONFIG_READ_ONLY = (
 )
 _PLUGINS = (
     "plugins bundle skills, MCP servers and apps; the engine finds skills on disk but has no "
-    "plugin installer, and no connectors yet"
+    "plugin installer and no connectors yet"
 )
 _MCP_OAUTH = (
     "OAuth sign-in to a streamable-HTTP MCP server (the SDK's OAuth client provider, a "

@@ -94,8 +94,10 @@ class McpConnection:
 
         try:
             async with contextlib.AsyncExitStack() as stack:
+                session = await self._open(stack)
+                # Inside the transport's contexts, so the cancel scopes nest (anyio).
                 with anyio.fail_after(self.config.startup_timeout_s):
-                    await self._connect(stack)
+                    await self._handshake(session)
                 if self.status == "starting":
                     await self._set("ready")
                 await self._closing.wait()
@@ -120,7 +122,8 @@ class McpConnection:
             if self.status == "ready":
                 self.status = "cancelled"
 
-    async def _connect(self, stack: contextlib.AsyncExitStack) -> None:
+    async def _open(self, stack: contextlib.AsyncExitStack) -> ClientSession:
+        """Spawn the process (or open the HTTP client) and the SDK session over it."""
         from mcp import ClientSession
         from mcp.types import Implementation
 
@@ -147,7 +150,7 @@ class McpConnection:
             read, write = await stack.enter_async_context(
                 streamable_http_client(cfg.url, http_client=client)
             )
-        session = await stack.enter_async_context(
+        session: ClientSession = await stack.enter_async_context(
             ClientSession(
                 read,
                 write,
@@ -156,6 +159,10 @@ class McpConnection:
                 client_info=Implementation(name="appserver", version="0.1.0"),
             )
         )
+        return session
+
+    async def _handshake(self, session: ClientSession) -> None:
+        """Initialize, then list the tools, resources and resource templates."""
         init = await session.initialize()
         self.server_info = _dump(init.server_info)
         self.capabilities = _dump(init.capabilities)

@@ -106,7 +106,7 @@ class ThreadMcp:
             "error": None,
             "durationMs": None,
         }
-        await ops.emit("item/started", {"item": item, **ids, "startedAtMs": now_ms()})
+        await ops.emit("item/started", {"item": dict(item), **ids, "startedAtMs": now_ms()})
         cfg = self.manager.server(self.thread_id, server)
         conn = self.manager.connection(cfg) if cfg is not None else None
         if cfg is None or conn is None:
