@@ -19,7 +19,14 @@ SERVERS = Path(__file__).parent / "servers"
 STDIO_SERVER = SERVERS / "stdio_tools.py"
 HTTP_SERVER = SERVERS / "http_tools.py"
 
-__all__ = ["ENV", "STDIO_SERVER", "mcp_call", "stdio_entry", "write_mcp_config"]
+__all__ = [
+    "ENV",
+    "STDIO_SERVER",
+    "check_elicitation",
+    "mcp_call",
+    "stdio_entry",
+    "write_mcp_config",
+]
 
 
 @pytest.fixture
@@ -63,4 +70,45 @@ def mcp_call(
         "name": tool,
         "arguments": json.dumps(arguments),
     }
-    return mm.sse_response([{"type": "response.output_item.done", "item": item}], response_id=response_id)
+    return mm.sse_response(
+        [{"type": "response.output_item.done", "item": item}], response_id=response_id
+    )
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    """The streamable-HTTP test server's URL (token ``secret-token``)."""
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, str(HTTP_SERVER), "secret-token"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = (
+            proc.stdout.readline().strip()
+        )  # printed once listening (bounded by the test timeout)
+        assert port.isdigit(), port
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+REFERENCE_SCHEMA = Path("/work/shared/reference/schema/ServerRequest.json")
+
+
+def check_elicitation(params: dict[str, Any]) -> None:
+    """``mcpServer/elicitation/request`` params against the official schema's
+    ``McpServerElicitationRequestParams`` (the wire recorder has no model for it); skipped
+    when the reference schema is not on this machine."""
+    if not REFERENCE_SCHEMA.exists():
+        return
+    import jsonschema
+
+    schema = json.loads(REFERENCE_SCHEMA.read_text(encoding="utf-8"))
+    target = {"$ref": "#/definitions/McpServerElicitationRequestParams"}
+    jsonschema.validate(params, {**target, "definitions": schema["definitions"]})
