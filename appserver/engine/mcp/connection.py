@@ -83,6 +83,8 @@ class McpConnection:
         task = self._task
         if task is None or task.done():
             return
+        if self.status == "starting":
+            task.cancel()  # nothing to wind down gracefully yet
         done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
         if not done:
             task.cancel()
@@ -106,17 +108,14 @@ class McpConnection:
             if self.status == "starting":
                 await self._set("cancelled", "cancelled while starting")
             raise
-        except TimeoutError:
-            if self.status == "starting":
-                await self._set(
-                    "failed",
-                    f"MCP server `{self.config.name}` did not start within "
-                    f"{self.config.startup_timeout_s:g} s",
-                )
         except BaseException as exc:  # the SDK raises groups, OSError, McpError, ...
             if self._closing.is_set() and self.status != "starting":
                 return
-            await self._set("failed", f"MCP server `{self.config.name}` failed: {_why(exc)}")
+            if isinstance(_root(exc), TimeoutError) and self.status == "starting":
+                why = f"did not start within {self.config.startup_timeout_s:g} s"
+            else:
+                why = f"failed: {_why(exc)}"
+            await self._set("failed", f"MCP server `{self.config.name}` {why}")
         finally:
             self._session = None
             if self.status == "ready":
@@ -289,9 +288,15 @@ def _dump(model: Any) -> dict[str, Any]:
     return out
 
 
-def _why(exc: BaseException) -> str:
-    """One line for an SDK failure (exception groups unwrapped to their first cause)."""
+def _root(exc: BaseException) -> BaseException:
+    """An exception group unwrapped to its first leaf."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    return exc
+
+
+def _why(exc: BaseException) -> str:
+    """One line for an SDK failure (exception groups unwrapped to their first cause)."""
+    exc = _root(exc)
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
