@@ -40,6 +40,24 @@ ElicitHook = Callable[["McpConnection", "ElicitRequestParams"], Awaitable["Elici
 ProgressHook = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
+_SDK_IMPORT: asyncio.Future[None] | None = None
+
+
+async def sdk_loaded() -> None:
+    """Import the ``mcp`` SDK once, in a worker thread: the import takes about a second, and
+    done on the event loop it would hold every request (``thread/start`` included) that long."""
+    global _SDK_IMPORT
+    if _SDK_IMPORT is None:
+        import importlib
+
+        def load() -> None:
+            for name in ("mcp", "mcp.client.stdio", "mcp.client.streamable_http", "mcp.types"):
+                importlib.import_module(name)
+
+        _SDK_IMPORT = asyncio.ensure_future(asyncio.to_thread(load))
+    await asyncio.shield(_SDK_IMPORT)
+
+
 class McpCallError(Exception):
     """A call that did not return a result: timed out, transport closed, protocol error."""
 
@@ -92,8 +110,12 @@ class McpConnection:
                 await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
 
     async def _run(self) -> None:
-        import anyio
-
+        try:
+            await sdk_loaded()
+            import anyio
+        except Exception as exc:
+            await self._set("failed", f"the MCP SDK cannot be loaded: {_why(exc)}")
+            return
         try:
             async with contextlib.AsyncExitStack() as stack:
                 session = await self._open(stack)
