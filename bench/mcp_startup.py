@@ -5,9 +5,9 @@ server that sleeps 8 s before it serves (``bench/mcp_slow_server.py``). Each run
 first ``thread/start`` (it loads the engine, and starts the MCP server in the background),
 then times, at the client, a second ``thread/start`` request → response (the MCP server is
 still asleep) and → ``mcpServer/startupStatus/updated`` ``ready`` (for scale); then the same
-with no MCP server configured, as the baseline. It prints a table and one JSON line. It must never run in
-the test suite, never talk to anything but loopback and its own child processes, and never
-sleep to synchronise: every wait is a bounded read of the server's output.
+with no MCP server configured, as the baseline. It prints a table and one JSON line. It must
+never run in the test suite, never talk to anything but loopback and its own child processes,
+and never sleep to synchronise: every wait is a bounded read of the server's output.
 """
 
 from __future__ import annotations
