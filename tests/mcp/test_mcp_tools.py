@@ -211,3 +211,22 @@ async def test_thread_server_from_config_map(transport: str, home: Path, model: 
         )
         assert bad["error"]["code"] == -32600
         assert "config.mcp_servers.x" in bad["error"]["message"]
+
+
+async def test_elicitation_cancelled_when_the_client_goes(home: Path, model: Any) -> None:
+    """A server's elicitation is never left hanging: with no client left watching the
+    thread it is cancelled, the tool sees the cancel and the turn goes on."""
+    import asyncio
+
+    write_mcp_config(home, model.base_url, stdio_entry(default_tools_approval_mode="approve"))
+    model.add(mcp_call("call_1", "local", "ask", {}), mm.sse_text("nobody answered"))
+    async with open_client("websocket", home, env=ENV) as c:
+        tid = await start_thread(c, home)
+        await wait_status(c, "local", "ready")
+        await c.call("turn/start", {"threadId": tid, "input": [{"type": "text", "text": "ask"}]})
+        req = await c.wait_for(is_request)
+        assert req["method"] == "mcpServer/elicitation/request"
+        await c.close()
+        second = (await asyncio.to_thread(model.wait_for_requests, 2, 30.0))[1]
+    output = next(i for i in second.body["input"] if i.get("type") == "function_call_output")
+    assert "no name (cancel)" in output["output"]

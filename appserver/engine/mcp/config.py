@@ -57,7 +57,7 @@ class McpServerConfig:
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     env_vars: tuple[str, ...] = ()
     cwd: str | None = None
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # may hold credentials
     bearer_token_env_var: str | None = None
     http_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     env_http_headers: tuple[tuple[str, str], ...] = ()

@@ -37,6 +37,7 @@ log = logging.getLogger("appserver.mcp")
 STATUS = "mcpServer/startupStatus/updated"
 # How long a forwarded elicitation waits for the client before it is cancelled.
 ELICIT_TIMEOUT_S = 600.0
+CLIENT_CHECK_S = 1.0  # how often a waiting elicitation checks that a client still watches
 
 
 @dataclass
@@ -198,12 +199,26 @@ class McpManager:
         wire = elicitation_params(caller, params)
         try:
             pending = await self.outbox.request_thread(caller.thread_id, wire.pop("_method"), wire)
-            answer = await asyncio.wait_for(pending, ELICIT_TIMEOUT_S)
+            answer = await self._answer(caller.thread_id, pending)
         except asyncio.CancelledError:
             raise
         except Exception:
             return ElicitResult(action="cancel")
         return elicit_result(answer)
+
+    async def _answer(self, thread_id: str, pending: Any) -> Any:
+        """The client's answer; a timeout, or no client left watching the thread (checked
+        every ``CLIENT_CHECK_S``), raises: the server then gets a cancel, never silence."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ELICIT_TIMEOUT_S
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(pending), CLIENT_CHECK_S)
+            except TimeoutError:
+                if not self.outbox.subscribers(thread_id) or loop.time() > deadline:
+                    if hasattr(pending, "cancel"):
+                        pending.cancel()
+                    raise
 
     def _any_user(self, conn: McpConnection) -> Caller | None:
         key = conn.config.definition()

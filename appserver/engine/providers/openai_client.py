@@ -712,12 +712,27 @@ def responses_to_chat_messages(
     return messages
 
 
+def _flat_namespaces(tools: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ``namespace`` tool (an MCP server's) as its functions named ``<namespace>__<name>``:
+    Chat Completions has no namespaces (``engine/mcp/turn.py`` reads the name back)."""
+    out: list[dict[str, Any]] = []
+    for tool in tools:
+        if tool.get("type") != "namespace":
+            out.append(tool)
+            continue
+        prefix = str(tool.get("name", ""))
+        for inner in tool.get("tools") or []:
+            if isinstance(inner, dict) and inner.get("type") == "function":
+                out.append({**inner, "name": f"{prefix}__{inner.get('name', '')}"})
+    return out
+
+
 def responses_tools_to_chat(tools: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Function tools map 1:1; a custom (free-form) tool becomes a function taking one string
     argument `input`; other tool kinds (web_search, …) have no chat equivalent and are
     dropped."""
     out: list[dict[str, Any]] = []
-    for tool in tools:
+    for tool in _flat_namespaces(tools):
         kind = tool.get("type")
         if kind == "function":
             fn: dict[str, Any] = {
