@@ -199,18 +199,20 @@ class McpManager:
         wire = elicitation_params(caller, params)
         try:
             pending = await self.outbox.request_thread(caller.thread_id, wire.pop("_method"), wire)
-            answer = await self._answer(caller.thread_id, pending)
+            # Past the call's own timeout an answer is of no use: the call has failed.
+            limit = min(ELICIT_TIMEOUT_S, conn.config.tool_timeout_s)
+            answer = await self._answer(caller.thread_id, pending, limit)
         except asyncio.CancelledError:
             raise
         except Exception:
             return ElicitResult(action="cancel")
         return elicit_result(answer)
 
-    async def _answer(self, thread_id: str, pending: Any) -> Any:
+    async def _answer(self, thread_id: str, pending: Any, limit_s: float) -> Any:
         """The client's answer; a timeout, or no client left watching the thread (checked
         every ``CLIENT_CHECK_S``), raises: the server then gets a cancel, never silence."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + ELICIT_TIMEOUT_S
+        deadline = loop.time() + limit_s
         while True:
             try:
                 return await asyncio.wait_for(asyncio.shield(pending), CLIENT_CHECK_S)
