@@ -115,3 +115,17 @@ def test_chat_names_flatten_and_resolve() -> None:
     spaced = ToolCall("c2", "echo", "{}", "function", {"namespace": "mcp__local"})
     assert view.target(spaced) == ("local", "echo")
     assert view.target(ToolCall("c3", "shell_command", "{}", "function", {})) is None
+
+
+def test_secret_values_for_redaction() -> None:
+    cfg = parse_server(
+        "s",
+        {
+            "command": "x",
+            "env": {"API_TOKEN": "tok-123456789", "LOG_DIR": "/var/log/x"},
+            "env_vars": ["PASSED"],
+        },
+    )
+    secrets = cfg.secret_values({"PASSED": "passed-secret-value"})
+    assert "tok-123456789" in secrets and "passed-secret-value" in secrets
+    assert "/var/log/x" not in secrets

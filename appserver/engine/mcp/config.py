@@ -28,6 +28,7 @@ APPROVAL_MODES = ("auto", "prompt", "approve")
 ApprovalMode = Literal["auto", "prompt", "approve"]
 # Server names become part of the tool namespace the model sees (``mcp__NAME``).
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|AUTH|CREDENTIAL|COOKIE", re.IGNORECASE)
 
 _COMMON = {
     "enabled",
@@ -119,6 +120,16 @@ class McpServerConfig:
         source = os.environ if environ is None else environ
         var = self.bearer_token_env_var
         return var if var and not source.get(var) else None
+
+    def secret_values(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """Values to blank out of every log and rollout line (``store.redaction``): headers,
+        the bearer token, variables passed through, and ``env`` values under a secret-looking
+        name (not all of ``env``: a path there must stay readable)."""
+        values = list(self.request_headers(environ).values())
+        source = os.environ if environ is None else environ
+        values += [source[k] for k in self.env_vars if k in source]
+        values += [v for k, v in self.env if _SECRET_NAME.search(k)]
+        return values
 
     def auth_status(self) -> str:
         if self.transport == "stdio":

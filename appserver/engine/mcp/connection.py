@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from appserver.engine.mcp.config import McpServerConfig
+from appserver.store import redaction
 
 if TYPE_CHECKING:
     from mcp import ClientSession
@@ -149,6 +150,7 @@ class McpConnection:
         from mcp.types import Implementation
 
         cfg = self.config
+        redaction.KNOWN.register(*cfg.secret_values())  # never in a log or a rollout line
         if cfg.transport == "stdio":
             from mcp import StdioServerParameters, stdio_client
 
