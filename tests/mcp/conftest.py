@@ -43,6 +43,8 @@ def stdio_entry(name: str = "local", **extra: Any) -> str:
         f"args = [{json.dumps(str(STDIO_SERVER))}]",
     ]
     env = extra.pop("env", None)
+    # Generous: a loaded test machine can take many seconds to start a Python MCP server.
+    extra.setdefault("startup_timeout_sec", 90)
     for key, value in extra.items():
         lines.append(f"{key} = {json.dumps(value)}")
     if env:

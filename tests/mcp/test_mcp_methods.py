@@ -100,6 +100,7 @@ async def test_http_server_with_bearer(
         f'url = "{http_server}"\n'
         'bearer_token_env_var = "MCP_TOKEN"\n'
         'default_tools_approval_mode = "approve"\n'
+        "startup_timeout_sec = 90\n"
         'http_headers = { "X-Test" = "yes" }\n'
     )
     write_mcp_config(home, model.base_url, entry)

@@ -20,15 +20,20 @@ async def start_thread(c: WireClient, cwd: Path, **params: Any) -> str:
     return str(result["thread"]["id"])
 
 
-async def wait_status(c: WireClient, name: str, status: str, timeout: float = 30) -> dict[str, Any]:
+async def wait_status(
+    c: WireClient, name: str, status: str, timeout: float = 120
+) -> dict[str, Any]:
+    """The next ``status`` of server ``name``; a ``failed`` one instead fails the test at once
+    with the server's error (unless ``failed`` is what is awaited)."""
     msg = await c.wait_for(
         lambda m: (
             m.get("method") == STATUS
             and m["params"]["name"] == name
-            and m["params"]["status"] == status
+            and m["params"]["status"] in (status, "failed")
         ),
         timeout,
     )
+    assert msg["params"]["status"] == status, msg["params"]
     return dict(msg["params"])
 
 
@@ -188,6 +193,7 @@ async def test_thread_server_from_config_map(transport: str, home: Path, model: 
         "args": [str(STDIO_SERVER)],
         "env": {"MCP_TEST_SECRET": "s3cret"},
         "default_tools_approval_mode": "approve",
+        "startup_timeout_sec": 90,
     }
     async with open_client(transport, home, env=ENV) as c:
         tid = await start_thread(c, home, config={"mcp_servers": {"mine": entry}})
