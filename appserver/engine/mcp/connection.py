@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -41,22 +42,33 @@ ElicitHook = Callable[["McpConnection", "ElicitRequestParams"], Awaitable["Elici
 ProgressHook = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
-_SDK_IMPORT: asyncio.Future[None] | None = None
+_SDK_READY = False
+# One import per event loop at most until it has finished once: a future of a loop that has
+# closed since (a test's) would never complete, so each loop waits on its own.
+_SDK_IMPORTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _import_sdk() -> None:
+    import importlib
+
+    for name in ("mcp", "mcp.client.stdio", "mcp.client.streamable_http", "mcp.types"):
+        importlib.import_module(name)
 
 
 async def sdk_loaded() -> None:
     """Import the ``mcp`` SDK once, in a worker thread: the import takes about a second, and
     done on the event loop it would hold every request (``thread/start`` included) that long."""
-    global _SDK_IMPORT
-    if _SDK_IMPORT is None:
-        import importlib
-
-        def load() -> None:
-            for name in ("mcp", "mcp.client.stdio", "mcp.client.streamable_http", "mcp.types"):
-                importlib.import_module(name)
-
-        _SDK_IMPORT = asyncio.ensure_future(asyncio.to_thread(load))
-    await asyncio.shield(_SDK_IMPORT)
+    global _SDK_READY
+    if _SDK_READY:
+        return
+    loop = asyncio.get_running_loop()
+    future = _SDK_IMPORTS.get(loop)
+    if future is None:
+        future = _SDK_IMPORTS[loop] = asyncio.ensure_future(asyncio.to_thread(_import_sdk))
+    await asyncio.shield(future)
+    _SDK_READY = True
 
 
 class McpCallError(Exception):
