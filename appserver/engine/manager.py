@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appserver.engine import compaction
+from appserver.engine import client_tools, compaction
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError, ToolCall
@@ -144,6 +144,7 @@ class ThreadManager:
             updated_at=rec.updated_at,
             history=history.rebuild_history(lines),
             writer=RolloutWriter(rec.path),
+            dynamic_tools=client_tools.stored(meta),
         )
         total = history.last_token_total(lines)
         if total:

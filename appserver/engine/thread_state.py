@@ -127,6 +127,8 @@ class LoadedThread:
     patches_approved_for_session: bool = False
     token_total: dict[str, int] = field(default_factory=dict)
     unload_handle: asyncio.TimerHandle | None = None
+    # Tools the client provides (``client_tools``), kept in the session_meta.
+    dynamic_tools: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def materialized(self) -> bool:
@@ -184,4 +186,5 @@ class LoadedThread:
             "created_at": self.created_at,
             "approval_policy": self.settings.approval_policy,
             "sandbox_policy": self.settings.sandbox_policy,
+            "dynamic_tools": self.dynamic_tools or None,
         }

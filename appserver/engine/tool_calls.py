@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from appserver.engine import client_tools
+from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
 from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN, enabled_names
@@ -36,6 +38,7 @@ class TurnOps(Protocol):
     turn: ActiveTurn
     commands: CommandPolicy  # the environment and time limit of commands
     protected_paths: tuple[Path, ...]  # never read by a command that runs without asking
+    outbox: Outbox  # for the requests only a client can answer (``client_requests``)
 
     async def emit(self, method: str, params: dict[str, Any]) -> None: ...
 
@@ -66,6 +69,9 @@ async def execute(ops: TurnOps, call: ToolCall) -> str:
     """Run one call and return the text given back to the model as its output. A call to a
     tool this thread does not offer (its ``config`` switched it off) is refused unrun, with
     the reference's output text."""
+    client_tool = client_tools.find(ops.thread, call)
+    if client_tool is not None:
+        return await client_tools.execute(ops, call, client_tool)
     if call.name not in enabled_names(ops.thread.settings.tools):
         return f"unsupported call: {call.name}"
     if call.name == SHELL:

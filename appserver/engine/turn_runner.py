@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from appserver.engine import tool_calls
+from appserver.engine import client_tools, tool_calls
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers import events as ev
@@ -287,7 +287,7 @@ class TurnRunner:
             model=settings.model,
             instructions=instructions,
             input=items,
-            tools=tools_for(settings.tools),
+            tools=tools_for(settings.tools) + client_tools.model_specs(self.thread),
             reasoning_effort=settings.effort,
             reasoning_summary=settings.summary,
             headers={"originator": self.originator, "session_id": self.thread.id},

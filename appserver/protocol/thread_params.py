@@ -43,6 +43,8 @@ class ThreadOverrides(WireModel):
 
 class ThreadStartParams(ThreadOverrides):
     ephemeral: bool | None = None
+    # Experimental: tools the client runs (``item/tool/call``), checked by ``client_tools``.
+    dynamic_tools: list[Any] | None = None
     service_name: str | None = None
     personality: str | None = None
 

@@ -181,6 +181,10 @@ class App:
             return
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
+        # What only a client can answer (client tools, questions) fails once none is left.
+        from appserver.engine.client_requests import fail_unwatched
+
+        await fail_unwatched(list(self.manager.loaded.values()), self.manager.outbox)
 
     def startup_warnings(self) -> list[dict[str, Any]]:
         """Problems found while loading config; each connection gets them after initialize."""

@@ -31,6 +31,9 @@ class CoreOutbox:
     async def cancel_thread_requests(self, thread_id: str) -> None:
         await self.sender.cancel_thread_requests(thread_id)
 
+    async def cancel_requests(self, thread_id: str, methods: frozenset[str], reason: str) -> int:
+        return await self.sender.cancel_requests(thread_id, methods, reason)
+
     async def replay_pending(self, thread_id: str, conn_id: int) -> None:
         await self.sender.replay_pending(thread_id, conn_id)
 

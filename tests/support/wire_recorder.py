@@ -133,9 +133,10 @@ def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
 def _server_request_models(v2: Any) -> dict[str, type[BaseModel] | None]:
     """Params models of the schema's server requests (``ServerRequest.json``).
 
-    The two approvals this server sends are written out from the schema's definitions
-    (``CommandExecutionRequestApprovalParams``, ``FileChangeRequestApprovalParams``); the
-    others are known by name only.
+    The requests this server sends are written out from the schema's definitions
+    (``CommandExecutionRequestApprovalParams``, ``FileChangeRequestApprovalParams``,
+    ``DynamicToolCallParams``, ``ToolRequestUserInputParams``,
+    ``PermissionsRequestApprovalParams``); the others are known by name only.
     """
 
     class NetworkApprovalContext(BaseModel):
@@ -180,15 +181,60 @@ def _server_request_models(v2: Any) -> dict[str, type[BaseModel] | None]:
         grant_root: Annotated[str | None, Field(alias="grantRoot")] = None
         reason: str | None = None
 
+    strict = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class DynamicToolCallParams(BaseModel):
+        model_config = strict
+        thread_id: Annotated[str, Field(alias="threadId")]
+        turn_id: Annotated[str, Field(alias="turnId")]
+        call_id: Annotated[str, Field(alias="callId")]
+        namespace: str | None = None
+        tool: str
+        arguments: Any
+
+    class ToolRequestUserInputOption(BaseModel):
+        model_config = strict
+        label: str
+        description: str
+
+    class ToolRequestUserInputQuestion(BaseModel):
+        model_config = strict
+        id: str
+        header: str
+        question: str
+        is_other: Annotated[bool, Field(alias="isOther")] = False
+        is_secret: Annotated[bool, Field(alias="isSecret")] = False
+        options: list[ToolRequestUserInputOption] | None = None
+
+    class ToolRequestUserInputParams(BaseModel):
+        model_config = strict
+        thread_id: Annotated[str, Field(alias="threadId")]
+        turn_id: Annotated[str, Field(alias="turnId")]
+        item_id: Annotated[str, Field(alias="itemId")]
+        is_blocking: Annotated[bool, Field(alias="isBlocking")]
+        questions: list[ToolRequestUserInputQuestion]
+        auto_resolution_ms: Annotated[int | None, Field(alias="autoResolutionMs", ge=0)] = None
+
+    class PermissionsRequestApprovalParams(BaseModel):
+        model_config = strict
+        thread_id: Annotated[str, Field(alias="threadId")]
+        turn_id: Annotated[str, Field(alias="turnId")]
+        item_id: Annotated[str, Field(alias="itemId")]
+        started_at_ms: Annotated[int, Field(alias="startedAtMs")]
+        cwd: v2.LegacyAppPathString
+        environment_id: Annotated[str | None, Field(alias="environmentId")] = None
+        permissions: v2.RequestPermissionProfile
+        reason: str | None = None
+
     models: dict[str, type[BaseModel] | None] = {
         "item/commandExecution/requestApproval": CommandExecutionRequestApprovalParams,
         "item/fileChange/requestApproval": FileChangeRequestApprovalParams,
+        "item/tool/call": DynamicToolCallParams,
+        "item/tool/requestUserInput": ToolRequestUserInputParams,
+        "item/permissions/requestApproval": PermissionsRequestApprovalParams,
     }
     for name in (
-        "item/tool/requestUserInput",
         "mcpServer/elicitation/request",
-        "item/permissions/requestApproval",
-        "item/tool/call",
         "account/chatgptAuthTokens/refresh",
         "attestation/generate",
         "applyPatchApproval",

@@ -51,6 +51,7 @@ from appserver.protocol.thread_params import (
 )
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
+from appserver.server.handlers.client_tools import client_tool_specs
 from appserver.server.handlers.history_paging import check_history_pageable, newest_item_cursor
 from appserver.store.index import SortKey, ThreadRecord, encode_cursor
 
@@ -310,12 +311,15 @@ class ThreadHandlers:
     # -- threads ----------------------------------------------------------------------------
     async def thread_start(self, ctx: RequestContext, p: ThreadStartParams) -> Any:
         _require_experimental(ctx, "thread/start.permissions", p.permissions)
+        _require_experimental(ctx, "thread/start.dynamicTools", p.dynamic_tools or None)
+        dynamic_tools = client_tool_specs(p.dynamic_tools)
         thread = self.manager.start(
             self._settings(p),
             ephemeral=bool(p.ephemeral),
             conn_id=ctx.connection.id,
             originator=ctx.connection.client_name or "appserver",
         )
+        thread.dynamic_tools = dynamic_tools
         return await self._respond_then_started(ctx, thread, self._response(thread, []))
 
     async def thread_resume(self, ctx: RequestContext, p: ThreadResumeParams) -> Any:
