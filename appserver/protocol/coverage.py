@@ -99,10 +99,6 @@ NOT_YET_REASONS: dict[str, str] = {
         "replacing the persisted history with the turns before one (`thread/reverted`) needs "
         "a rollback record: rollouts here are append-only and have none yet"
     ),
-    "thread/inject_items": (
-        "no blocker, just not built: the model history is already kept as Responses items, "
-        "so it needs only item validation and a rollout record"
-    ),
     "review/start": (
         "review turns (a review prompt over uncommitted changes, a branch or a commit, with "
         "review-mode items) are not built; the engine runs regular and compaction turns only"

@@ -131,6 +131,7 @@ class App:
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
         from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.startup import StartupHandlers
+        from appserver.server.handlers.thread_updates import ThreadUpdateHandlers
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
         from appserver.server.outbox import CoreOutbox
@@ -169,6 +170,7 @@ class App:
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
+        ThreadUpdateHandlers(self.manager).register(self.registry)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
