@@ -25,6 +25,7 @@ from appserver.core import outbound
 from appserver.core.connection import ConnectionState
 from appserver.core.ingress import IngressQueue
 from appserver.core.outgoing import OutgoingMessageSender
+from appserver.core.reply import Reply
 from appserver.core.router import Router
 from appserver.protocol.envelope import (
     MISSING,
@@ -310,6 +311,13 @@ class MessageProcessor:
             return
         if isinstance(result, RpcError):
             await self.sender.fail(conn.id, req.id, result)
+        elif isinstance(result, Reply):
+            await self.sender.respond(conn.id, req.id, result.result)
+            if result.after is not None:
+                try:
+                    await result.after()
+                except Exception:
+                    log.exception("work after the reply to %s failed", req.method)
         else:
             await self.sender.respond(conn.id, req.id, result)
 

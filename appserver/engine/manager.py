@@ -422,6 +422,16 @@ class ThreadManager:
             await self.outbox.broadcast("skills/changed", {})
         return TurnSkills.of(found.skills)
 
+    async def launch_body(
+        self,
+        thread: LoadedThread,
+        turn: ActiveTurn,
+        body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Run a turn of another kind (a review, a goal continuation) whose body its own
+        module owns (``begin_turn`` first, as for the others)."""
+        await self._launch(thread, turn, body)
+
     async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""
         await self._launch(thread, turn, compaction.run)

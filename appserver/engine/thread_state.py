@@ -57,8 +57,9 @@ def now_ms() -> int:
 
 
 # What a turn does: a regular one talks with the model and runs tools; a compaction one only
-# replaces the model history with a summary (it cannot be steered).
-TurnKind = Literal["regular", "compact"]
+# replaces the model history with a summary (it cannot be steered); a review one (``review``)
+# has a reviewer read a diff (nor can it).
+TurnKind = Literal["regular", "compact", "review"]
 
 
 @dataclass

@@ -37,6 +37,10 @@ IMPLEMENTED_NOTES: dict[str, str] = {
     "hooks/list": "the engine runs no lifecycle hooks, so every directory lists none",
     "plugin/installed": "no plugin loader yet, so no marketplace lists any",
     "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
+    "review/start": (
+        "`detached` delivery gets -32600, as in Codex 0.169.0 (the schema offers `inline` "
+        "only); the diff is read with `git` and given to the reviewer, which runs no tools"
+    ),
     "account/login/start": (
         "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
         "they need OpenAI's hosted services"
@@ -98,10 +102,6 @@ NOT_YET_REASONS: dict[str, str] = {
     "thread/revert": (
         "replacing the persisted history with the turns before one (`thread/reverted`) needs "
         "a rollback record: rollouts here are append-only and have none yet"
-    ),
-    "review/start": (
-        "review turns (a review prompt over uncommitted changes, a branch or a commit, with "
-        "review-mode items) are not built; the engine runs regular and compaction turns only"
     ),
     # skills, hooks, plugins, apps
     "skills/config/write": (

@@ -129,6 +129,7 @@ class App:
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
+        from appserver.server.handlers.review import ReviewHandlers
         from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.startup import StartupHandlers
         from appserver.server.handlers.thread_updates import ThreadUpdateHandlers
@@ -171,6 +172,7 @@ class App:
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
         ThreadUpdateHandlers(self.manager).register(self.registry)
+        ReviewHandlers(self.manager).register(self.registry)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)

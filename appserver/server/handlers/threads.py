@@ -123,13 +123,13 @@ def _check_thread_id(thread_id: str) -> None:
         raise invalid_request(f"invalid thread id: {exc}") from None
 
 
-def _not_steerable(message: str) -> RpcError:
+def _not_steerable(message: str, kind: str = "compact") -> RpcError:
     """A refusal to add input to a compaction turn (-32600). The error's ``data`` is a
     ``TurnError`` whose ``codexErrorInfo`` is the schema's ``activeTurnNotSteerable``: that
     tag, not the message, is what clients test for."""
     error = {
         "message": message,
-        "codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}},
+        "codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": kind}},
         "additionalDetails": None,
     }
     return invalid_request(message, error)
@@ -570,9 +570,9 @@ class ThreadHandlers:
         user_input = check_user_input(p.input)
         if thread.active_turn is not None:
             message = f"thread {thread.id} already has an active turn"
-            if thread.active_turn.kind == "compact":
+            if thread.active_turn.kind != "regular":
                 # The schema's activeTurnNotSteerable covers turn/start as well as turn/steer.
-                raise _not_steerable(message)
+                raise _not_steerable(message, thread.active_turn.kind)
             raise invalid_request(message)
         cwd = p.cwd
         if cwd is not None and not Path(cwd).is_absolute():
@@ -636,8 +636,8 @@ class ThreadHandlers:
             raise invalid_request(
                 f"expected active turn id `{p.expected_turn_id}` but found `{turn.id}`"
             )
-        if turn.kind == "compact":
-            raise _not_steerable("cannot steer a compact turn")
+        if turn.kind != "regular":
+            raise _not_steerable(f"cannot steer a {turn.kind} turn", turn.kind)
         turn.steer_inputs.append(check_user_input(p.input))
         return {"turnId": turn.id}
 
