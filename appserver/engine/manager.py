@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appserver.engine import client_tools, compaction
+from appserver.engine import client_tools, compaction, goals
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError, ToolCall
@@ -49,6 +49,7 @@ PERSIST_RETRY_S = 1.0  # how often writes that failed (disk full) are tried agai
 
 ClientFor = Callable[[str], tuple[ModelClient, RetryBudget]]  # provider id → client, retries
 ContextWindowFor = Callable[[str], int | None]  # model slug → usable context window (tokens)
+TurnFinishedHook = Callable[[LoadedThread, ActiveTurn, str], Coroutine[Any, Any, None]]
 
 
 class ThreadManager:
@@ -84,6 +85,8 @@ class ThreadManager:
         self._told: set[tuple[str, str]] = set()  # (thread, what failed) a warning went out for
         self._retry_handle: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        # Called after each turn has ended (thread, turn, status), e.g. by ``goals``.
+        self.turn_finished_hooks: list[TurnFinishedHook] = []
 
     # -- lookup -----------------------------------------------------------------------------
     def get_loaded(self, thread_id: str) -> LoadedThread:
@@ -145,6 +148,7 @@ class ThreadManager:
             history=history.rebuild_history(lines),
             writer=RolloutWriter(rec.path),
             dynamic_tools=client_tools.stored(meta),
+            goal=goals.stored(lines),
         )
         total = history.last_token_total(lines)
         if total:
@@ -461,7 +465,7 @@ class ThreadManager:
             retries=retries,
             originator=self.originators.get(thread.id, "appserver"),
             record=record,
-            on_finished=lambda status: self._turn_finished(thread, turn),
+            on_finished=lambda status: self._turn_finished(thread, turn, status),
             commands=self.commands,
             # The home holds auth.json and every rollout: never read without asking.
             protected_paths=(self.store.home,),
@@ -494,7 +498,7 @@ class ThreadManager:
         if not self._turn_tasks:
             self._idle.set()
 
-    async def _turn_finished(self, thread: LoadedThread, turn: ActiveTurn) -> None:
+    async def _turn_finished(self, thread: LoadedThread, turn: ActiveTurn, status: str) -> None:
         writer = thread.writer
         if writer is not None and thread.materialized:
             self._index(thread)
@@ -511,6 +515,11 @@ class ThreadManager:
                 await asyncio.to_thread(writer.flush)
             except OSError:  # EBADF included: an archive may close the file meanwhile
                 log.warning("could not fsync the rollout of thread %s", thread.id, exc_info=True)
+        for hook in self.turn_finished_hooks:
+            try:
+                await hook(thread, turn, status)
+            except Exception:
+                log.exception("a turn-finished hook failed for thread %s", thread.id)
         self.maybe_schedule_unload(thread)
 
     async def interrupt(self, thread: LoadedThread) -> ActiveTurn:

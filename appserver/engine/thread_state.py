@@ -130,6 +130,8 @@ class LoadedThread:
     unload_handle: asyncio.TimerHandle | None = None
     # Tools the client provides (``client_tools``), kept in the session_meta.
     dynamic_tools: list[dict[str, Any]] = field(default_factory=list)
+    # The thread's goal (``goals``: the wire's ThreadGoal), kept in the rollout.
+    goal: dict[str, Any] | None = None
 
     @property
     def materialized(self) -> bool:

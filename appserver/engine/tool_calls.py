@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from appserver.engine import client_tools
+from appserver.engine import client_tools, goals
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
@@ -41,6 +41,8 @@ class TurnOps(Protocol):
     outbox: Outbox  # for the requests only a client can answer (``client_requests``)
 
     async def emit(self, method: str, params: dict[str, Any]) -> None: ...
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None: ...
 
     def record_item(self, item: dict[str, Any]) -> None: ...
 
@@ -69,6 +71,8 @@ async def execute(ops: TurnOps, call: ToolCall) -> str:
     """Run one call and return the text given back to the model as its output. A call to a
     tool this thread does not offer (its ``config`` switched it off) is refused unrun, with
     the reference's output text."""
+    if goals.is_goal_tool(ops.thread, call.name):
+        return await goals.run_tool(ops.thread, ops.turn.id, call, ops.record, ops.outbox)
     client_tool = client_tools.find(ops.thread, call)
     if client_tool is not None:
         return await client_tools.execute(ops, call, client_tool)

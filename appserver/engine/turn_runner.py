@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from appserver.engine import client_tools, tool_calls
+from appserver.engine import client_tools, goals, tool_calls
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers import events as ev
@@ -151,6 +151,17 @@ class TurnRunner:
         """A regular turn: ``context`` items the turn adds to the model history first (e.g.
         a collaboration-mode message), the user's input, then model rounds and tool calls."""
         await self.run_body(lambda: self._converse(user_input, context or []))
+
+    async def run_context(self, context: list[dict[str, Any]]) -> None:
+        """A turn without user input (a goal's continuation): ``context`` items go into the
+        model history, then model rounds and tool calls as in a regular turn."""
+
+        async def body() -> None:
+            for item in context:
+                self._history(item)
+            await self._rounds()
+
+        await self.run_body(body)
 
     async def resume(self, calls: list[ev.ToolCall]) -> None:
         """A turn a restart cut short while it waited on an approval: run the tool calls it
@@ -287,7 +298,11 @@ class TurnRunner:
             model=settings.model,
             instructions=instructions,
             input=items,
-            tools=tools_for(settings.tools) + client_tools.model_specs(self.thread),
+            tools=[
+                *tools_for(settings.tools),
+                *client_tools.model_specs(self.thread),
+                *goals.model_specs(self.thread),
+            ],
             reasoning_effort=settings.effort,
             reasoning_summary=settings.summary,
             headers={"originator": self.originator, "session_id": self.thread.id},

@@ -36,7 +36,6 @@ IMPLEMENTED_NOTES: dict[str, str] = {
     ),
     "hooks/list": "the engine runs no lifecycle hooks, so every directory lists none",
     "plugin/installed": "no plugin loader yet, so no marketplace lists any",
-    "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
     "review/start": (
         "`detached` delivery gets -32600, as in Codex 0.169.0 (the schema offers `inline` "
         "only); the diff is read with `git` and given to the reviewer, which runs no tools"
@@ -82,10 +81,6 @@ _EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents:
 # shorter one.
 NOT_YET_REASONS: dict[str, str] = {
     # threads
-    "thread/goal/*": (
-        "the goal feature (an objective with a token budget tracked across turns, "
-        "`thread/goal/updated`) is not in the turn runner"
-    ),
     "thread/attachment/*": _ATTACHMENTS,
     "thread/attachmentOwner/list": _ATTACHMENTS,
     "thread/section/move": _SECTIONS,

@@ -128,6 +128,7 @@ class App:
         from appserver.server.catalog import Catalog
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
+        from appserver.server.handlers.goals import GoalHandlers
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
         from appserver.server.handlers.review import ReviewHandlers
         from appserver.server.handlers.skills import SkillsHandlers
@@ -173,6 +174,7 @@ class App:
         HistoryPagingHandlers(self.manager).register(self.registry)
         ThreadUpdateHandlers(self.manager).register(self.registry)
         ReviewHandlers(self.manager).register(self.registry)
+        GoalHandlers(self.manager).register(self.registry)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)

@@ -1,14 +1,13 @@
 """Per-thread views a client pages through after ``thread/resume`` or ``thread/read``:
-``thread/items/list``, ``thread/readState/update``, ``thread/goal/get`` and
-``thread/backgroundTerminals/list``.
+``thread/items/list``, ``thread/readState/update`` and ``thread/backgroundTerminals/list``.
 
 Owns these handlers, their registration and the item cursors. ``thread/items/list`` pages a
 thread's completed items across its turns (or one turn's), oldest first unless
 ``sortDirection`` is ``desc``; a cursor names an item position (turn id and ordinal in that
 turn) and whether that item is included again: ``nextCursor`` continues after the page's
 last item, ``backwardsCursor`` (and ``thread/resume``'s ``itemsBackwardsCursor``) includes
-its anchor, as the schema says. Read states live in the store (``store.read_states``). There
-is no goal feature yet, so no thread has a goal; commands never outlive their turn here
+its anchor, as the schema says. Read states live in the store (``store.read_states``).
+Commands never outlive their turn here
 (``engine.tools.shell`` kills every process group when its command returns), so there are no
 background terminals to list. It must never run a turn.
 """
@@ -29,7 +28,6 @@ from appserver.protocol.client_params import (
 )
 from appserver.protocol.errors import invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
-from appserver.protocol.thread_params import ThreadIdParams
 from appserver.store.read_states import RevisionMismatch
 
 ITEMS_PAGE_DEFAULT = 50
@@ -104,7 +102,6 @@ class HistoryPagingHandlers:
             experimental=True,
             scope=Scope.THREAD,
         )
-        r.register("thread/goal/get", ThreadIdParams, self.goal_get, scope=i)
         r.register(
             "thread/backgroundTerminals/list",
             ThreadPageParams,
@@ -181,10 +178,6 @@ class HistoryPagingHandlers:
             "thread/readState/changed", {"threadId": p.thread_id, "readState": state}
         )
         return {"readState": state}
-
-    async def goal_get(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
-        self._require_thread(p.thread_id)
-        return {"goal": None}
 
     async def background_terminals(
         self, ctx: RequestContext, p: ThreadPageParams

@@ -52,6 +52,7 @@ from appserver.protocol.thread_params import (
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
 from appserver.server.handlers.client_tools import client_tool_specs
+from appserver.server.handlers.goals import goal_notice
 from appserver.server.handlers.history_paging import check_history_pageable, newest_item_cursor
 from appserver.store.index import SortKey, ThreadRecord, encode_cursor
 
@@ -357,6 +358,7 @@ class ThreadHandlers:
         usage = self.manager.usage_update(thread)
         if usage is not None:
             await ctx.sender.notify(conn_id, "thread/tokenUsage/updated", usage)
+        await ctx.sender.notify(conn_id, *goal_notice(thread))
         if waiting is not None:
             await self.manager.launch_waiting_turn(thread, waiting)
         # A client that comes back finds the approvals still waiting for an answer.
