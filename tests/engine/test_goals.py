@@ -79,9 +79,11 @@ async def test_active_goal_runs_until_complete(transport: str, home: Path, model
         assert first["status"] == second["status"] == "completed"
         # The turn is counted against the goal once it has ended.
         await c.wait_for(
-            lambda m: m.get("method") == "thread/goal/updated"
-            and m["params"]["turnId"] == second["id"]
-            and m["params"]["goal"]["tokensUsed"] > 100
+            lambda m: (
+                m.get("method") == "thread/goal/updated"
+                and m["params"]["turnId"] == second["id"]
+                and m["params"]["goal"]["tokensUsed"] > 100
+            )
         )
         final = (await c.call("thread/goal/get", {"threadId": tid}))["goal"]
         assert final["status"] == "complete"
