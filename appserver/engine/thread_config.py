@@ -9,6 +9,8 @@ requests offer. The keys acted on here, and their types:
 - ``features.shell_tool`` (bool): false removes the shell tool;
 - ``tools.update_plan.enabled`` (bool): false removes ``update_plan`` (``tools.update_plan``
   must be a table, as in Codex);
+- ``tools.experimental_request_user_input.enabled`` and ``features.request_permissions_tool``
+  (bool): true offers ``request_user_input`` / ``request_permissions`` (``client_questions``);
 - ``web_search`` (``"disabled"``, ``"cached"``, ``"live"``) and every other ``features.*``
   key (bool): checked, nothing else (there is no web search or feature of that name here);
 - the thread's ``environments`` (not part of the map): an empty list means the thread has no
@@ -62,6 +64,9 @@ class ToolSwitches:
     shell: bool = True
     apply_patch: bool = True
     update_plan: bool = True
+    # Off unless the thread's config turns them on (``client_questions``).
+    request_user_input: bool = False
+    request_permissions: bool = False
 
 
 def merge_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,4 +158,7 @@ def tool_switches(table: Mapping[str, Any], environments: list[Any] | None = Non
         shell=has_environment and shell is not False,
         apply_patch=has_environment,
         update_plan=plan is not False,
+        request_user_input=_bool(table, "tools", "experimental_request_user_input", "enabled")
+        is True,
+        request_permissions=_bool(table, "features", "request_permissions_tool") is True,
     )

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from appserver.engine import client_tools, goals
+from appserver.engine import client_questions, client_tools, goals
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
@@ -73,6 +73,8 @@ async def execute(ops: TurnOps, call: ToolCall) -> str:
     the reference's output text."""
     if goals.is_goal_tool(ops.thread, call.name):
         return await goals.run_tool(ops.thread, ops.turn.id, call, ops.record, ops.outbox)
+    if client_questions.handles(ops.thread, call):
+        return await client_questions.execute(ops, call)
     client_tool = client_tools.find(ops.thread, call)
     if client_tool is not None:
         return await client_tools.execute(ops, call, client_tool)

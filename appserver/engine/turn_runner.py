@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from appserver.engine import client_tools, goals, tool_calls
+from appserver.engine import client_questions, client_tools, goals, tool_calls
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers import events as ev
@@ -302,6 +302,7 @@ class TurnRunner:
                 *tools_for(settings.tools),
                 *client_tools.model_specs(self.thread),
                 *goals.model_specs(self.thread),
+                *client_questions.model_specs(self.thread),
             ],
             reasoning_effort=settings.effort,
             reasoning_summary=settings.summary,
@@ -378,6 +379,7 @@ class TurnRunner:
         except Exception:
             log.exception("failed to record the end of turn %s", turn.id)
         await self.outbox.cancel_thread_requests(thread.id)
+        client_questions.end_of_turn(turn)
         thread.active_turn = None
         thread.waiting_flags = []
         thread.system_error = status == "failed"
