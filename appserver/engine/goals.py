@@ -94,6 +94,16 @@ def new_goal(thread_id: str, objective: str, budget: int | None) -> dict[str, An
     }
 
 
+def is_line(line: dict[str, Any]) -> bool:
+    """Whether a rollout line is one of a goal's (a fork leaves them behind)."""
+    payload = line.get("payload")
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    return line.get("type") == "event_msg" and kind in (
+        "thread_goal_updated",
+        "thread_goal_cleared",
+    )
+
+
 def stored(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The goal a rollout leaves the thread with (its last goal line), or None."""
     goal: dict[str, Any] | None = None

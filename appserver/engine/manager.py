@@ -257,11 +257,14 @@ class ThreadManager:
             else:
                 lines = self._lines_of(loaded)
             base_settings, source_history = loaded.settings, list(loaded.history)
+            tools = loaded.dynamic_tools
         else:
             rec = self._record(source_id)
             lines = read_rollout(rec.path).lines
-            base_settings = _settings_from(lines, history.thread_meta(lines))
+            meta = history.thread_meta(lines)
+            base_settings = _settings_from(lines, meta)
             source_history = history.rebuild_history(lines)
+            tools = client_tools.stored(meta)
         thread = self.start(
             settings_override(base_settings),
             ephemeral=ephemeral,
@@ -270,7 +273,8 @@ class ThreadManager:
         )
         thread.forked_from_id = source_id
         thread.history = source_history
-        copied = [ln for ln in lines if ln.get("type") != "session_meta"]
+        thread.dynamic_tools = list(tools)  # the client's tools come along; its goal does not
+        copied = [ln for ln in lines if ln.get("type") != "session_meta" and not goals.is_line(ln)]
         if copied and thread.writer is not None:
             self._materialize(thread)
             for ln in copied:

@@ -226,3 +226,24 @@ async def test_client_gone_mid_call_fails_it(transport: str, home: Path, model: 
         await server.stop()
     cancelled = "dynamic tool call was cancelled before receiving a response"
     assert outputs(model, 1)[0]["output"] == cancelled
+
+
+async def test_fork_keeps_the_tools_not_the_goal(transport: str, home: Path, model: Any) -> None:
+    write_config(home, model.base_url)
+    model.add(mm.sse_text("First."), mm.sse_text("Forked."))
+    async with open_client(transport, home, env=ENV, capabilities=EXPERIMENTAL) as c:
+        tid = await start(c, home)
+        await turn(c, tid, "one")
+        await c.notification("turn/completed")
+        goal = {"threadId": tid, "objective": "Ship", "status": "paused"}
+        await c.call("thread/goal/set", goal)
+        fork = (await c.call("thread/fork", {"threadId": tid}))["thread"]["id"]
+        assert await c.call("thread/goal/get", {"threadId": fork}) == {"goal": None}
+        await turn(c, fork, "two")
+        await c.notification("turn/completed")
+    first, forked = (r.body["tools"] for r in model.model_requests())
+    assert first == forked
+    assert any(t.get("name") == "codex_tui" for t in forked)
+    async with open_client(transport, home, env=ENV, capabilities=EXPERIMENTAL) as c:
+        assert await c.call("thread/goal/get", {"threadId": fork}) == {"goal": None}
+        assert (await c.call("thread/goal/get", {"threadId": tid}))["goal"]["objective"] == "Ship"
