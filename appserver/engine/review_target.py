@@ -85,6 +85,9 @@ async def _repo_root(cwd: Path) -> Path:
     if not cwd.is_dir():
         raise TargetError(f"cannot review `{cwd}`: the directory does not exist")
     found = await git(cwd, "rev-parse", "--show-toplevel")
+    if found.code != 0 and "dubious ownership" in found.err:
+        # Another user's repository: git itself refuses it (``safe.directory``).
+        raise TargetError(f"cannot review `{cwd}`: git refuses a repository owned by another user")
     if found.code != 0:
         raise TargetError(f"cannot review `{cwd}`: not a git repository")
     return Path(found.out.strip())

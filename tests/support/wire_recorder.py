@@ -121,6 +121,7 @@ def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
             isGovCloud=(bool, ...),
             shouldWarn=(bool, ...),
         ),
+        "thread/settings/update": create_model("ThreadSettingsUpdateResponse", __config__=strict),
         "thread/backgroundTerminals/list": create_model(
             "ThreadBackgroundTerminalsListResponse",
             __config__=strict,
