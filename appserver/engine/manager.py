@@ -39,8 +39,9 @@ from appserver.engine.tools.command_policy import CommandPolicy
 from appserver.engine.turn_runner import RetryBudget, TurnRunner
 from appserver.protocol.errors import invalid_request
 from appserver.store import history
-from appserver.store.index import ThreadRecord, ThreadStore
+from appserver.store.index import ThreadStore
 from appserver.store.read_states import ReadStates
+from appserver.store.record import ThreadRecord
 from appserver.store.rollout import RolloutWriter, read_rollout
 
 log = logging.getLogger("appserver.engine")

@@ -52,7 +52,8 @@ from appserver.protocol.thread_params import (
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
 from appserver.server.handlers.history_paging import check_history_pageable, newest_item_cursor
-from appserver.store.index import SortKey, ThreadRecord, encode_cursor
+from appserver.store.paging import SortKey, encode_cursor
+from appserver.store.record import ThreadRecord
 
 # ``config`` overrides this module reads, and the values each may take (None: any string).
 _CONFIG_OVERRIDES: dict[str, tuple[str, ...] | None] = {
