@@ -26,7 +26,8 @@ async def main() -> None:
     await app.stop()
 
 asyncio.run(main())
-lazy = ("openai", "websockets", "yaml", "appserver.engine.providers.openai_client",
+lazy = ("openai", "websockets", "yaml", "appserver.engine.providers.openai_http",
+        "appserver.engine.providers.responses_client", "appserver.engine.providers.chat_client",
         "appserver.engine.providers.scripted", "appserver.transports.websocket")
 print(",".join(m for m in lazy if m in sys.modules))
 """
