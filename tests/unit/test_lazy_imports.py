@@ -28,7 +28,8 @@ async def main() -> None:
 asyncio.run(main())
 lazy = ("openai", "websockets", "yaml", "appserver.engine.providers.openai_http",
         "appserver.engine.providers.responses_client", "appserver.engine.providers.chat_client",
-        "appserver.engine.providers.scripted", "appserver.transports.websocket")
+        "appserver.engine.providers.script", "appserver.engine.providers.scripted",
+        "appserver.transports.websocket")
 print(",".join(m for m in lazy if m in sys.modules))
 """
 

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from .chat_client import ChatClient
     from .factory import make_client
     from .responses_client import ResponsesClient
-    from .scripted import ScriptedClient, ScriptError
+    from .script import ScriptError
+    from .scripted import ScriptedClient
 
 # The clients load on first use: the HTTP ones import ``openai`` and the scripted one ``yaml``,
 # which a server that has not run a turn yet does not need (startup time).
@@ -55,7 +56,7 @@ _LAZY = {
     "ResponsesClient": "responses_client",
     "make_client": "factory",
     "ScriptedClient": "scripted",
-    "ScriptError": "scripted",
+    "ScriptError": "script",
 }
 
 
