@@ -594,7 +594,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_serve_never_imports_the_client() -> None:
     code = (
-        "import sys, appserver.server.cli, appserver.server.app\n"
+        "import sys, appserver.cli, appserver.server.app\n"
         "assert not [m for m in sys.modules if m.startswith('appserver.client')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT)
