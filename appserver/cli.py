@@ -8,8 +8,8 @@ runtime (``appserver.server.serve``, which owns the event loop, signals and exit
 client never imports the server. Startup errors (bad config, refused bind) are one line on
 stderr and exit code 2, never a traceback. This module sits above every layer and may import
 any of them, lazily where start-up time matters: ``serve`` never loads the client, and
-``--version`` loads neither. It must never write to stdout except ``--version`` and ``--help``:
-on stdio, stdout is the wire.
+``--version`` loads neither the client nor the server's ``App``. It must never write to
+stdout except ``--version`` and ``--help``: on stdio, stdout is the wire.
 """
 
 from __future__ import annotations
