@@ -36,6 +36,7 @@ from appserver.client.session import ConnectionLost, Session
 from appserver.client.transport import (
     ConnectError,
     InProcessTransport,
+    StartServer,
     StdioTransport,
     Transport,
     Warn,
@@ -61,6 +62,9 @@ class ChatOptions:
     model: str | None = None
     approval_policy: str | None = None
     sandbox: str | None = None
+    # Starts the in-process server (given by the top-level CLI; the client never imports the
+    # server). None: only --server-cmd and --ws can connect.
+    start_server: StartServer | None = None
 
     def check(self) -> None:
         if self.server_cmd is not None and self.ws_url is not None:
@@ -106,10 +110,9 @@ async def open_transport(opts: ChatOptions, warn: Warn) -> Transport:
             if not token:
                 raise ConnectError(f"--token-file {opts.token_file} is empty")
         return await WebSocketTransport.connect(opts.ws_url, token, warn)
-    from appserver.server.config import default_home
-
-    home = (opts.home or default_home()).expanduser()
-    return await InProcessTransport.start(home, opts.overrides, warn)
+    if opts.start_server is None:
+        raise ConnectError("no in-process server here: use --server-cmd or --ws")
+    return await InProcessTransport.start(opts.start_server, opts.home, opts.overrides, warn)
 
 
 async def _main(opts: ChatOptions) -> int:

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appserver import PROTOCOL_VERSION, __version__
 from appserver.core import outbound
 from appserver.core.connection import ConnectionState
 from appserver.core.ingress import IngressQueue
@@ -45,6 +44,7 @@ from appserver.protocol.errors import (
 from appserver.protocol.handshake import parse_initialize
 from appserver.protocol.registry import MethodRegistry, MethodSpec, Scope
 from appserver.protocol.validation import validate_params
+from appserver.protocol.version import APPSERVER_VERSION, PROTOCOL_VERSION
 
 log = logging.getLogger("appserver.core")
 
@@ -81,7 +81,7 @@ class ServerIdentity:
         arch = platform.machine() or "unknown"
         return (
             f"{client_name}/{PROTOCOL_VERSION} ({os_name} {os_version}; {arch}) "
-            f"appserver/{__version__} ({client_name}; {client_version})"
+            f"appserver/{APPSERVER_VERSION} ({client_name}; {client_version})"
         )
 
 

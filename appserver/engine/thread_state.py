@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from appserver import PROTOCOL_VERSION
 from appserver.engine.thread_config import ToolSwitches
+from appserver.protocol.version import PROTOCOL_VERSION
 from appserver.store.rollout import RolloutWriter
 
 

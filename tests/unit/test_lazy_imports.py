@@ -15,7 +15,7 @@ from pathlib import Path
 PROBE = """
 import asyncio, sys
 from pathlib import Path
-import appserver.server.cli
+import appserver.cli
 import appserver.transports.stdio
 from appserver.server.app import App
 from appserver.server.config import load_config
@@ -48,7 +48,7 @@ def test_serving_stdio_does_not_import_model_clients_or_websockets(tmp_path: Pat
 HANDSHAKE_PROBE = """
 import asyncio, sys
 from pathlib import Path
-import appserver.server.cli
+import appserver.cli
 import appserver.transports.stdio
 from appserver.core.connection import ConnectionState, next_connection_id
 from appserver.core.sinks import Policy, QueueSink
