@@ -3,8 +3,6 @@ thread fan-out, broadcast), opt-outs, closed connections."""
 
 from __future__ import annotations
 
-import pytest
-
 from appserver.core import outbound
 from appserver.core.connection import ConnectionState, next_connection_id
 from appserver.core.router import Router
