@@ -100,8 +100,6 @@ class QueueSink:
         return self._closed
 
     def _append(self, msg: OutboundMessage) -> None:
-        if self._skipped:
-            self._mark_gap()
         self._items.append(msg)
         if self._merging:
             size = len(msg.encoded())
@@ -115,6 +113,8 @@ class QueueSink:
 
     def send_now(self, msg: OutboundMessage) -> None:
         if not self._closed:
+            if self._skipped:
+                self._mark_gap()
             self._append(msg)
 
     async def send(self, msg: OutboundMessage) -> None:
@@ -126,6 +126,8 @@ class QueueSink:
             await self._room.wait()
             if self._closed:
                 raise SinkClosed
+        if self._skipped:
+            self._mark_gap()
         self._append(msg)
 
     def offer(self, msg: OutboundMessage) -> bool:
@@ -133,13 +135,13 @@ class QueueSink:
         if self._closed:
             raise SinkClosed
         items = self._items
-        if self._awaiting:
+        if not self._merging:
+            if not self._awaiting:
+                return self._offer_lossy(msg)
             if len(items) >= self.max_messages:
                 return False
             self._append(msg)
             return True
-        if not self._merging:
-            return self._offer_lossy(msg)
         if len(items) >= self.soft_messages and self._merge_last(msg):
             return True
         if len(items) >= self.max_messages or self._bytes >= self.max_bytes:
@@ -159,6 +161,8 @@ class QueueSink:
         """``MERGE_THEN_DROP``: queue, merge, or drop and count; False only for a guaranteed
         notification that must wait for room."""
         if len(self._items) < self.max_messages or msg.kind is SERVER_REQUEST:
+            if self._skipped:
+                self._mark_gap()
             self._append(msg)
             return True
         if msg.critical:
@@ -190,7 +194,8 @@ class QueueSink:
         return True
 
     def _mark_gap(self) -> None:
-        self._items.append(outbound.lagged(self._skipped))
+        """Queue the ``LAGGED`` marker of the messages dropped since the last one."""
+        self._append(outbound.lagged(self._skipped))
         self._skipped = 0
 
     def take_nowait(self) -> OutboundMessage | None:
