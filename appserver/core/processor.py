@@ -293,6 +293,8 @@ class MessageProcessor:
         except Exception:
             log.exception("handler for %s failed", spec.name)
             return RpcError(INTERNAL_ERROR, f"internal error while handling {spec.name}")
+        if type(result) is dict:
+            return result
         if type(result) is Reply:
             result.result = _plain(result.result)
             return result
@@ -300,11 +302,11 @@ class MessageProcessor:
 
     async def _reply(self, conn: ConnectionState, req: Request, result: Any) -> None:
         """The one reply road: exactly one response per request, then the ``after`` work."""
-        if isinstance(result, RpcError):
-            await self.sender.fail(conn.id, req.id, result)
-            return
         if type(result) is not Reply:
-            await self.sender.respond(conn.id, req.id, result)
+            if isinstance(result, RpcError):
+                await self.sender.fail(conn.id, req.id, result)
+            else:
+                await self.sender.respond(conn.id, req.id, result)
             return
         await self.sender.respond(conn.id, req.id, result.result)
         after = result.after
