@@ -15,9 +15,11 @@ to threads, and the connection's identity. It never exposes the processor, the r
 sender: handlers cannot reply by hand or reach other connections' state.
 
 Who owns the subscriber set: the router (``core.router``) holds thread id → connection ids.
-It is changed only by handlers, through ``subscribe``/``unsubscribe`` here (a connection asks
-for a thread, or leaves it), and by the router itself when a connection closes. The engine
-reads it (who is listening, is a thread idle) through its ``Outbox`` port and never changes it.
+It is changed by handlers, through ``subscribe``/``unsubscribe`` here (a connection asks for a
+thread, or leaves it), and by the router itself when a connection closes. The engine only reads
+it (who is listening, may an idle thread unload) through its ``Outbox`` port. (Until
+``thread/start`` and ``thread/fork`` subscribe through their context, the engine's ``start``
+and ``fork`` still do it for them through that port: the one exception, to be removed.)
 """
 
 from __future__ import annotations
