@@ -24,6 +24,9 @@ class Scope(Enum):
     INLINE = "inline"  # cheap and non-blocking: run on the dispatch loop itself, no task
     CONCURRENT = "concurrent"  # its own task
     THREAD = "thread"  # one at a time per ``params.threadId``, in arrival order
+    # One at a time with every other SERIAL request, in arrival order: writes of server-wide
+    # state (the API key) whose notifications must follow the order of the writes.
+    SERIAL = "serial"
 
 
 Handler = Callable[[Any, Any], Awaitable[Any]]  # (RequestContext, params model) -> result

@@ -79,8 +79,8 @@ async def main() -> None:
     task = asyncio.create_task(writer(sink, replies, done))
     # A client that pipelines: its first request right behind initialize.
     hello = {"clientInfo": {"name": "probe", "version": "1"}}
-    assert app.processor.submit(conn, Request(1, "initialize", hello))
-    assert app.processor.submit(conn, Request(2, "thread/list", {}))
+    await app.processor.ingest(conn, Request(1, "initialize", hello))
+    await app.processor.ingest(conn, Request(2, "thread/list", {}))
     await asyncio.wait_for(done.wait(), 10)
     print("before:", replies["before"])
     print("initialize:", "result" in replies[1])

@@ -177,7 +177,7 @@ class HistoryPagingHandlers:
                 f"read state of thread {p.thread_id} has changed since revision "
                 f"`{(p.expected_revision or '')[:100]}`; read it again"
             ) from None
-        await ctx.sender.broadcast(
+        await ctx.broadcast(
             "thread/readState/changed", {"threadId": p.thread_id, "readState": state}
         )
         return {"readState": state}

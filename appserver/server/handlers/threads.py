@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
-from appserver.core.processor import NO_REPLY, RequestContext
+from appserver.core.processor import Reply, RequestContext
 from appserver.engine import collaboration, permission_profiles
 from appserver.engine.manager import ThreadManager
 from appserver.engine.thread_config import merge_overrides, tool_switches
@@ -301,12 +301,13 @@ class ThreadHandlers:
             "sandboxEnforcement": _enforcement(s.sandbox_policy),
         }
 
-    async def _respond_then_started(
+    def _respond_then_started(
         self, ctx: RequestContext, thread: LoadedThread, response: dict[str, Any]
-    ) -> Any:
-        await ctx.sender.respond(ctx.connection.id, ctx.request_id, response)
-        await ctx.sender.notify_thread(thread.id, "thread/started", {"thread": thread.wire()})
-        return NO_REPLY
+    ) -> Reply:
+        async def started() -> None:
+            await ctx.notify_thread(thread.id, "thread/started", {"thread": thread.wire()})
+
+        return Reply(response, after=started)
 
     # -- threads ----------------------------------------------------------------------------
     async def thread_start(self, ctx: RequestContext, p: ThreadStartParams) -> Any:
@@ -317,13 +318,12 @@ class ThreadHandlers:
             conn_id=ctx.connection.id,
             originator=ctx.connection.client_name or "appserver",
         )
-        return await self._respond_then_started(ctx, thread, self._response(thread, []))
+        return self._respond_then_started(ctx, thread, self._response(thread, []))
 
     async def thread_resume(self, ctx: RequestContext, p: ThreadResumeParams) -> Any:
         _check_thread_id(p.thread_id)
         _require_experimental(ctx, "thread/resume.permissions", p.permissions)
         thread = self.manager.loaded.get(p.thread_id)
-        conn_id = ctx.connection.id
         if thread is not None:
             turns = self.manager.turns_of(thread)
         else:
@@ -335,7 +335,7 @@ class ThreadHandlers:
         waiting = self.manager.begin_waiting_turn(thread)
         if waiting is not None:
             turns = self.manager.turns_of(thread)
-        self.manager.outbox.subscribe(thread.id, conn_id)
+        ctx.subscribe(thread.id)
         if thread.unload_handle is not None:
             thread.unload_handle.cancel()
             thread.unload_handle = None
@@ -349,16 +349,18 @@ class ThreadHandlers:
             self.manager.items_by_id(thread.id) or []
         )
         response["initialTurnsPage"] = None
-        await ctx.sender.respond(conn_id, ctx.request_id, response)
-        # As Codex: the resuming client learns the thread's token usage at once.
-        usage = self.manager.usage_update(thread)
-        if usage is not None:
-            await ctx.sender.notify(conn_id, "thread/tokenUsage/updated", usage)
-        if waiting is not None:
-            await self.manager.launch_waiting_turn(thread, waiting)
-        # A client that comes back finds the approvals still waiting for an answer.
-        await self.manager.outbox.replay_pending(thread.id, conn_id)
-        return NO_REPLY
+
+        async def after() -> None:
+            # As Codex: the resuming client learns the thread's token usage at once.
+            usage = self.manager.usage_update(thread)
+            if usage is not None:
+                await ctx.notify("thread/tokenUsage/updated", usage)
+            if waiting is not None:
+                await self.manager.launch_waiting_turn(thread, waiting)
+            # A client that comes back finds the approvals still waiting for an answer.
+            await ctx.replay_pending(thread.id)
+
+        return Reply(response, after=after)
 
     async def thread_fork(self, ctx: RequestContext, p: ThreadForkParams) -> Any:
         _check_thread_id(p.thread_id)
@@ -370,7 +372,7 @@ class ThreadHandlers:
             conn_id=ctx.connection.id,
             originator=ctx.connection.client_name or "appserver",
         )
-        return await self._respond_then_started(ctx, thread, self._response(thread, turns))
+        return self._respond_then_started(ctx, thread, self._response(thread, turns))
 
     async def thread_read(self, ctx: RequestContext, p: ThreadReadParams) -> dict[str, Any]:
         _check_thread_id(p.thread_id)
@@ -522,9 +524,7 @@ class ThreadHandlers:
 
     async def name_set(self, ctx: RequestContext, p: ThreadNameSetParams) -> dict[str, Any]:
         self.manager.set_name(p.thread_id, p.name)
-        await ctx.sender.broadcast(
-            "thread/name/updated", {"threadId": p.thread_id, "threadName": p.name}
-        )
+        await ctx.broadcast("thread/name/updated", {"threadId": p.thread_id, "threadName": p.name})
         return {}
 
     async def unsubscribe(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
@@ -608,17 +608,18 @@ class ThreadHandlers:
         )
         turn = self.manager.begin_turn(thread)
         turn.output_schema = p.output_schema
-        await ctx.sender.respond(ctx.connection.id, ctx.request_id, {"turn": turn.wire()})
-        await self.manager.launch_turn(thread, turn, user_input, [switch] if switch else None)
-        return NO_REPLY
+        return Reply(
+            {"turn": turn.wire()},
+            after=lambda: self.manager.launch_turn(
+                thread, turn, user_input, [switch] if switch else None
+            ),
+        )
 
     async def compact_start(self, ctx: RequestContext, p: ThreadCompactStartParams) -> Any:
         """Reply ``{}``, then run a compaction turn: its progress is the turn's notifications."""
         thread = self.manager.get_loaded(p.thread_id)
         turn = self.manager.begin_turn(thread, "compact")
-        await ctx.sender.respond(ctx.connection.id, ctx.request_id, {})
-        await self.manager.launch_compaction(thread, turn)
-        return NO_REPLY
+        return Reply({}, after=lambda: self.manager.launch_compaction(thread, turn))
 
     async def turn_steer(self, ctx: RequestContext, p: TurnSteerParams) -> dict[str, Any]:
         thread = self.manager.get_loaded(p.thread_id)
@@ -646,6 +647,4 @@ class ThreadHandlers:
         if p.turn_id and p.turn_id != turn.id:
             raise invalid_request(f"expected active turn id `{p.turn_id}` but found `{turn.id}`")
         await self.manager.interrupt(thread)
-        await ctx.sender.respond(ctx.connection.id, ctx.request_id, {})
-        turn.may_complete.set()
-        return NO_REPLY
+        return Reply({}, after=turn.may_complete.set)
