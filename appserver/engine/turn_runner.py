@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from appserver.engine import tool_calls
+from appserver.engine import tool_calls, views
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers import events as ev
@@ -141,7 +141,8 @@ class TurnRunner:
 
     async def _status_changed(self) -> None:
         await self.outbox.broadcast(
-            "thread/status/changed", {"threadId": self.thread.id, "status": self.thread.status()}
+            "thread/status/changed",
+            {"threadId": self.thread.id, "status": views.thread_status(self.thread)},
         )
 
     # -- the turn ---------------------------------------------------------------------------
@@ -372,7 +373,8 @@ class TurnRunner:
             # The interrupt's response must reach the client before turn/completed.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(turn.may_complete.wait(), timeout=5)
-        await self.emit("turn/completed", {"threadId": thread.id, "turn": turn.wire(status, error)})
+        turn_wire = views.turn_view(turn, status, error)
+        await self.emit("turn/completed", {"threadId": thread.id, "turn": turn_wire})
         await self._on_finished(status)
 
 
