@@ -42,7 +42,7 @@ wire. ``tests/unit/test_wire_types.py`` fails when this file drifts from the sch
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypeAlias, TypedDict, overload
 '''
 
 _SCALARS = {
@@ -302,6 +302,7 @@ def render(schema_dir: Path = SCHEMA_DIR) -> str:
     out.append("# Aliases, each after those it names (the classes above are all defined by now).")
     out += _ordered_aliases(gen.aliases)
     out.append(_method_table("ServerNotificationMethod", "SERVER_NOTIFICATIONS", notifications))
+    out.append(_senders(notifications))
     out.append(_method_table("ServerRequestMethod", "SERVER_REQUESTS", requests))
     return "\n\n\n".join(out).rstrip() + "\n"
 
@@ -351,6 +352,28 @@ def _method_table(alias: str, table: str, lines: list[str]) -> str:
         f"# method → the name of its params type above\n"
         f"{table}: dict[str, str | None] = {{\n{rows}\n}}"
     )
+
+
+def _senders(notifications: list[str]) -> str:
+    """``Notify`` and ``NotifyThread``: callables whose params are typed by method (one
+    overload per notification), so ``mypy`` checks each notification against its method."""
+    pairs = [line.split("\t") for line in notifications]
+    out = []
+    for name, lead, doc in (
+        ("Notify", "", "``(method, params)``: a broadcast, or a turn's ``emit``."),
+        ("NotifyThread", "thread_id: str, ", "``(thread_id, method, params)``."),
+    ):
+        out.append(f"class {name}(Protocol):")
+        out.append(f'    """Sends a notification {doc} The params are typed by method."""')
+        for method, params in pairs:
+            out.append("    @overload")
+            out.append(
+                f"    async def __call__(self, {lead}method: Literal[{json.dumps(method)}], "
+                f"params: {params or 'dict[str, Any]'}, /) -> object: ..."
+            )
+        out.append("")
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 def main(argv: list[str]) -> int:

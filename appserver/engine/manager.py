@@ -580,7 +580,8 @@ class ThreadManager:
                 # A finished turn is something for the user to read (thread/readState).
                 state = self.read_states.turn_finished(thread.id, turn.id)
                 await self.outbox.broadcast(
-                    "thread/readState/changed", {"threadId": thread.id, "readState": state}
+                    "thread/readState/changed",
+                    {"threadId": thread.id, "readState": cast("ThreadReadState", state)},
                 )
             # The turn's lines are written already (unbuffered: a kill -9 loses none of them);
             # the fsync that also survives power loss takes milliseconds, so it runs off the

@@ -15,16 +15,21 @@ import asyncio
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
+from appserver.engine import views
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
 from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN, enabled_names
 from appserver.engine.tools import bash_parse, command_safety, sandbox, shell
 from appserver.engine.tools import patch as patches
 from appserver.engine.tools.command_policy import CommandPolicy
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import TurnIds
+    from appserver.protocol.wire_types import Notify, TurnPlanStep
 
 
 class TurnCancelled(Exception):
@@ -37,7 +42,8 @@ class TurnOps(Protocol):
     commands: CommandPolicy  # the environment and time limit of commands
     protected_paths: tuple[Path, ...]  # never read by a command that runs without asking
 
-    async def emit(self, method: str, params: dict[str, Any]) -> None: ...
+    @property
+    def emit(self) -> Notify: ...  # a notification to the thread, params typed by method
 
     def record_item(self, item: dict[str, Any]) -> None: ...
 
@@ -87,8 +93,8 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
     return args if isinstance(args, dict) else {}
 
 
-def _ids(ops: TurnOps) -> dict[str, Any]:
-    return {"threadId": ops.thread.id, "turnId": ops.turn.id}
+def _ids(ops: TurnOps) -> TurnIds:
+    return views.turn_ids(ops.thread, ops.turn)
 
 
 # -- shell ------------------------------------------------------------------------------------
@@ -162,7 +168,7 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
         "exitCode": None,
         "durationMs": None,
     }
-    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    await ops.emit("item/started", views.item_started(ops.thread, ops.turn, item))
     if wrapped is None and settings.approval_policy == "never":
         return await _finish_declined(
             ops,
@@ -279,7 +285,10 @@ async def _finish_declined(ops: TurnOps, item: dict[str, Any], why: str) -> str:
 
 async def _complete(ops: TurnOps, item: dict[str, Any]) -> None:
     ops.record_item(item)
-    await ops.emit("item/completed", {"item": dict(item), **_ids(ops), "completedAtMs": now_ms()})
+    await ops.emit(
+        "item/completed",
+        views.item_completed(ops.thread, ops.turn, dict(item)),
+    )
 
 
 # -- apply_patch ------------------------------------------------------------------------------
@@ -301,7 +310,7 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
         "changes": patches.to_v2_changes(changes),
         "status": "inProgress",
     }
-    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    await ops.emit("item/started", views.item_started(ops.thread, ops.turn, item))
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
     # Judged where each file will really be written (its directory resolved when planned):
     # inside a root both as written (the directory entry that changes) and once resolved (a
@@ -392,7 +401,7 @@ async def _update_plan(ops: TurnOps, call: ToolCall) -> str:
         {
             **_ids(ops),
             "explanation": explanation if isinstance(explanation, str) else None,
-            "plan": plan,
+            "plan": cast("list[TurnPlanStep]", plan),
         },
     )
     return "Plan updated"

@@ -2,7 +2,8 @@
 record), ``ThreadStatus`` and ``Turn`` (of the running turn, or of a stored turn as an
 ``itemsView`` asks).
 
-Owns each of these shapes, in one place: the engine's notifications (``turn/started``,
+Owns each of these shapes, and the ``item/started`` / ``item/completed`` params, in one
+place: the engine's notifications (``turn/started``,
 ``turn/completed``, ``thread/status/changed``) and the server's replies both build them
 here. The views are typed with ``protocol.wire_types`` (imported for ``mypy`` only), so the
 shapes are checked against the official schema; values the engine keeps as loose dicts or
@@ -17,18 +18,63 @@ from typing import TYPE_CHECKING, Any, cast
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_s
 
 if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import TurnIds
     from appserver.protocol.wire_types import (
         GitInfo,
+        ItemCompletedNotification,
+        ItemStartedNotification,
         SessionSource,
         Thread,
         ThreadItem,
         ThreadStatus,
+        ThreadTokenUsage,
         Turn,
         TurnError,
         TurnItemsView,
         TurnStatus,
     )
     from appserver.store.index import ThreadRecord
+
+
+def turn_ids(thread: LoadedThread, turn: ActiveTurn) -> TurnIds:
+    """The ``threadId``/``turnId`` pair most turn notifications carry."""
+    return {"threadId": thread.id, "turnId": turn.id}
+
+
+def wire_item(item: dict[str, Any]) -> ThreadItem:
+    """An item as the engine builds it (a plain dict, also what the rollout records), as the
+    schema's ``ThreadItem`` a notification carries."""
+    return cast("ThreadItem", item)
+
+
+def item_started(
+    thread: LoadedThread, turn: ActiveTurn, item: dict[str, Any]
+) -> ItemStartedNotification:
+    """``item/started``'s params: the item as it begins, stamped now."""
+    return {"item": wire_item(item), **turn_ids(thread, turn), "startedAtMs": now_ms()}
+
+
+def item_completed(
+    thread: LoadedThread, turn: ActiveTurn, item: dict[str, Any]
+) -> ItemCompletedNotification:
+    """``item/completed``'s params: the finished item, stamped now."""
+    return {
+        "item": wire_item(item),
+        "threadId": thread.id,
+        "turnId": turn.id,
+        "completedAtMs": now_ms(),
+    }
+
+
+def wire_error(error: dict[str, Any] | None) -> TurnError:
+    """A turn's error as the engine keeps it (``turn_runner.turn_error``), as the schema's
+    (a failed turn always has one)."""
+    return cast("TurnError", error)
+
+
+def wire_usage(usage: dict[str, Any]) -> ThreadTokenUsage:
+    """Token usage as the runner sums it, as the schema's ``ThreadTokenUsage``."""
+    return cast("ThreadTokenUsage", usage)
 
 
 def thread_status(thread: LoadedThread | None) -> ThreadStatus:

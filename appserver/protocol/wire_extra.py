@@ -26,6 +26,13 @@ from appserver.protocol.wire_types import (
 )
 
 
+class TurnIds(TypedDict):
+    """The ``threadId``/``turnId`` pair most turn notifications carry (spread into them)."""
+
+    threadId: str
+    turnId: str
+
+
 class ThreadStartResult(ThreadStartResponse):
     # How the sandbox is enforced here (ours, not Codex's): the backend that confines
     # commands, "approval" (none works: restricted commands are asked about) or "none".
