@@ -303,6 +303,7 @@ def render(schema_dir: Path = SCHEMA_DIR) -> str:
     out += _ordered_aliases(gen.aliases)
     out.append(_method_table("ServerNotificationMethod", "SERVER_NOTIFICATIONS", notifications))
     out.append(_senders(notifications))
+    out.append(_askers(requests))
     out.append(_method_table("ServerRequestMethod", "SERVER_REQUESTS", requests))
     return "\n\n\n".join(out).rstrip() + "\n"
 
@@ -374,6 +375,22 @@ def _senders(notifications: list[str]) -> str:
         out.append("")
         out.append("")
     return "\n".join(out).rstrip()
+
+
+def _askers(requests: list[str]) -> str:
+    """``Ask``: a server request ``(method, params)`` awaiting the client's answer, its
+    params typed by method (one overload per server request)."""
+    out = [
+        "class Ask(Protocol):",
+        '    """Sends a server request ``(method, params)``; the params are typed by method."""',
+    ]
+    for method, params in (line.split("\t") for line in requests):
+        out.append("    @overload")
+        out.append(
+            f"    async def __call__(self, method: Literal[{json.dumps(method)}], "
+            f"params: {params or 'dict[str, Any]'}, /) -> Any: ..."
+        )
+    return "\n".join(out)
 
 
 def main(argv: list[str]) -> int:

@@ -44,7 +44,13 @@ from appserver.store.read_states import ReadStates, RevisionMismatch
 from appserver.store.rollout import RolloutWriter, read_rollout
 
 if TYPE_CHECKING:
-    from appserver.protocol.wire_types import Thread, ThreadItemEntry, ThreadReadState, Turn
+    from appserver.protocol.wire_types import (
+        Thread,
+        ThreadItemEntry,
+        ThreadReadState,
+        ThreadTokenUsageUpdatedNotification,
+        Turn,
+    )
 
 log = logging.getLogger("appserver.engine")
 
@@ -282,7 +288,7 @@ class ThreadManager:
         rec = self.store.get(thread_id)
         return None if rec is None else _turns(read_rollout(rec.path).lines)
 
-    def usage_update(self, thread: LoadedThread) -> dict[str, Any] | None:
+    def usage_update(self, thread: LoadedThread) -> ThreadTokenUsageUpdatedNotification | None:
         """The ``thread/tokenUsage/updated`` params a client resuming ``thread`` gets: the
         thread's last recorded usage (as Codex replays it), or None before any usage."""
         if thread.path is None or not thread.materialized:
@@ -300,7 +306,11 @@ class ThreadManager:
             "last": wire_last,
             "modelContextWindow": self.context_window_for(thread.settings.model),
         }
-        return {"threadId": thread.id, "turnId": turns[-1]["id"], "tokenUsage": usage}
+        return {
+            "threadId": thread.id,
+            "turnId": turns[-1]["id"],
+            "tokenUsage": views.wire_usage(usage),
+        }
 
     def items_by_id(self, thread_id: str) -> list[ThreadItemEntry] | None:
         """A thread's completed items (``ThreadItemEntry``), in recorded order; None when
@@ -555,7 +565,7 @@ class ThreadManager:
             )
         self._index(thread)
         await self.outbox.broadcast(
-            "thread/status/changed", {"threadId": thread.id, "status": views.thread_status(thread)}
+            "thread/status/changed", views.status_changed(thread.id, thread)
         )
         if announce:
             await self.outbox.notify_thread(
@@ -695,9 +705,7 @@ class ThreadManager:
             thread.writer.close()
         # Both go to every connection, as Codex sends them: an unloaded thread has no
         # subscribers left to tell, yet clients that listed it need to know it closed.
-        await self.outbox.broadcast(
-            "thread/status/changed", {"threadId": thread_id, "status": {"type": "notLoaded"}}
-        )
+        await self.outbox.broadcast("thread/status/changed", views.status_changed(thread_id, None))
         await self.outbox.broadcast("thread/closed", {"threadId": thread_id})
 
     # -- archive ----------------------------------------------------------------------------

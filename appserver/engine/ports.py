@@ -27,7 +27,7 @@ class Outbox(Protocol):
     def broadcast(self) -> Notify: ...
 
     async def request_thread(
-        self, thread_id: str, method: str, params: dict[str, Any]
+        self, thread_id: str, method: str, params: Mapping[str, Any]
     ) -> Awaitable[Any]:
         """Send a server request; the returned awaitable gives the client's result (or raises)."""
         ...

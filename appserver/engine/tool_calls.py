@@ -28,8 +28,13 @@ from appserver.engine.tools import patch as patches
 from appserver.engine.tools.command_policy import CommandPolicy
 
 if TYPE_CHECKING:
-    from appserver.protocol.wire_extra import TurnIds
-    from appserver.protocol.wire_types import Notify, TurnPlanStep
+    from appserver.protocol.wire_extra import CommandApprovalRequest, TurnIds
+    from appserver.protocol.wire_types import (
+        Ask,
+        FileChangeRequestApprovalParams,
+        Notify,
+        TurnPlanStep,
+    )
 
 
 class TurnCancelled(Exception):
@@ -47,7 +52,8 @@ class TurnOps(Protocol):
 
     def record_item(self, item: dict[str, Any]) -> None: ...
 
-    async def ask(self, method: str, params: dict[str, Any]) -> Any: ...
+    @property
+    def ask(self) -> Ask: ...  # a server request to the thread, params typed by method
 
 
 @dataclass(frozen=True)
@@ -231,24 +237,27 @@ async def _ask_command(
     # As the reference proposes it: the command's words, for a plain command; a compound one
     # gets no prefix to approve (its words could hide a second command).
     amendment = bash_parse.simple_command_words(command)
-    params: dict[str, Any] = {"kind": "command", **_ids(ops), "itemId": item["id"]}
-    params["startedAtMs"] = now_ms()
-    params["environmentId"] = "local"
+    params: CommandApprovalRequest = {
+        "kind": "command",
+        "threadId": ops.thread.id,
+        "turnId": ops.turn.id,
+        "itemId": item["id"],
+        "startedAtMs": now_ms(),
+        "environmentId": "local",
+    }
     if reason is not None:
         params["reason"] = reason
-    params.update(
-        command=item["command"],  # the invocation run; the amendment is the script's words
-        cwd=str(cwd),
-        commandActions=item["commandActions"],
-        proposedExecpolicyAmendment=amendment,
-        availableDecisions=[
-            "accept",
-            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}
-            if amendment is not None
-            else "acceptForSession",
-            "cancel",
-        ],
-    )
+    params["command"] = item["command"]  # the invocation run; the amendment: the script's words
+    params["cwd"] = str(cwd)
+    params["commandActions"] = item["commandActions"]
+    params["proposedExecpolicyAmendment"] = amendment
+    params["availableDecisions"] = [
+        "accept",
+        {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}
+        if amendment is not None
+        else "acceptForSession",
+        "cancel",
+    ]
     return parse_decision(await ops.ask("item/commandExecution/requestApproval", params))
 
 
@@ -339,8 +348,9 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
         )
     ask = bool(outside) or (approval == "untrusted" and not ops.thread.patches_approved_for_session)
     if ask:
-        params = {
-            **_ids(ops),
+        params: FileChangeRequestApprovalParams = {
+            "threadId": ops.thread.id,
+            "turnId": ops.turn.id,
             "itemId": item["id"],
             "startedAtMs": now_ms(),
             "reason": "writes outside the writable roots" if outside else None,

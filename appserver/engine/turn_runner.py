@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -121,7 +121,7 @@ class TurnRunner:
         event = {"type": "item_completed", "turn_id": self.turn.id, "item": item}
         self.record("event_msg", {**event, "completed_at_ms": now_ms()})
 
-    async def ask(self, method: str, params: dict[str, Any]) -> Any:
+    async def ask(self, method: str, params: Mapping[str, Any]) -> Any:
         thread = self.thread
         thread.waiting_flags = ["waitingOnApproval"]
         await self._status_changed()
@@ -145,8 +145,7 @@ class TurnRunner:
 
     async def _status_changed(self) -> None:
         await self.outbox.broadcast(
-            "thread/status/changed",
-            {"threadId": self.thread.id, "status": views.thread_status(self.thread)},
+            "thread/status/changed", views.status_changed(self.thread.id, self.thread)
         )
 
     # -- the turn ---------------------------------------------------------------------------

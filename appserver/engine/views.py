@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Thread,
         ThreadItem,
         ThreadStatus,
+        ThreadStatusChangedNotification,
         ThreadTokenUsage,
         Turn,
         TurnError,
@@ -75,6 +76,12 @@ def wire_error(error: dict[str, Any] | None) -> TurnError:
 def wire_usage(usage: dict[str, Any]) -> ThreadTokenUsage:
     """Token usage as the runner sums it, as the schema's ``ThreadTokenUsage``."""
     return cast("ThreadTokenUsage", usage)
+
+
+def status_changed(thread_id: str, thread: LoadedThread | None) -> ThreadStatusChangedNotification:
+    """``thread/status/changed``'s params: the thread's status now (``notLoaded`` once it
+    is unloaded, ``thread`` None)."""
+    return {"threadId": thread_id, "status": thread_status(thread)}
 
 
 def thread_status(thread: LoadedThread | None) -> ThreadStatus:

@@ -12,9 +12,10 @@ shape the schema does have.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from appserver.protocol.wire_types import (
+    CommandExecutionRequestApprovalParams,
     ReasoningEffort,
     Thread,
     ThreadForkResponse,
@@ -31,6 +32,13 @@ class TurnIds(TypedDict):
 
     threadId: str
     turnId: str
+
+
+class CommandApprovalRequest(CommandExecutionRequestApprovalParams):
+    """``item/commandExecution/requestApproval`` as the reference sends it: the decisions it
+    offers are listed (``transcript-approval.jsonl``), which the schema does not name."""
+
+    availableDecisions: NotRequired[list[Any]]
 
 
 class ThreadStartResult(ThreadStartResponse):

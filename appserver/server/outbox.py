@@ -26,9 +26,12 @@ class CoreOutbox:
         await self.sender.broadcast(method, cast("dict[str, Any]", params))
 
     async def request_thread(
-        self, thread_id: str, method: str, params: dict[str, Any]
+        self, thread_id: str, method: str, params: Mapping[str, Any]
     ) -> asyncio.Future[Any]:
-        return (await self.sender.request_thread(thread_id, method, params)).future
+        pending = await self.sender.request_thread(
+            thread_id, method, cast("dict[str, Any]", params)
+        )
+        return pending.future
 
     async def cancel_thread_requests(self, thread_id: str) -> None:
         await self.sender.cancel_thread_requests(thread_id)

@@ -293,7 +293,9 @@ class ThreadHandlers:
         # As Codex: the resuming client learns the thread's token usage at once.
         usage = self.manager.usage_update(thread)
         if usage is not None:
-            await ctx.sender.notify(conn_id, "thread/tokenUsage/updated", usage)
+            # (The core sends any params: a TypedDict is a dict at run time.)
+            params = cast("dict[str, Any]", usage)
+            await ctx.sender.notify(conn_id, "thread/tokenUsage/updated", params)
         if waiting is not None:
             await self.manager.launch_waiting_turn(thread, waiting)
         # A client that comes back finds the approvals still waiting for an answer.
