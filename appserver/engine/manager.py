@@ -9,6 +9,13 @@ lines and both are retried every ``PERSIST_RETRY_S`` until they succeed (reads m
 include the waiting lines). Mutations of one thread arrive here one at a time (the processor
 serialises them per thread); different threads run concurrently. It must never block the
 event loop on a model call or a command: turns run as tasks.
+
+It is the server's only door into the engine: the handlers call its methods (``attach``,
+``detach``, ``steerable_turn``/``steer``, ``active_turn``/``interrupt``/``let_complete``,
+``stored``, ``list_stored``, ``read_state``, ``update_git_info``, ...) and never touch the
+store, the outbox or a turn's internals. What it refuses it raises as ``EngineError`` (never
+a JSON-RPC error: ``server.engine_errors`` maps them); what it shows is built by
+``engine.views``.
 """
 
 from __future__ import annotations

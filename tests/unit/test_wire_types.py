@@ -66,7 +66,8 @@ def test_every_notification_and_server_request_has_its_params_type() -> None:
 def test_serving_does_not_import_the_wire_types() -> None:
     probe = (
         "import sys\n"
-        "import appserver.server.app, appserver.engine.manager, appserver.server.handlers.threads\n"
+        "import appserver.server.app, appserver.engine.manager, appserver.engine.turn_runner\n"
+        "import appserver.server.handlers.threads, appserver.server.views\n"
         "print('appserver.protocol.wire_types' in sys.modules)\n"
     )
     done = subprocess.run(
