@@ -1,8 +1,8 @@
 """The replies of the thread and turn methods, built from engine objects and engine views.
 
 Owns the reply shapes (``thread/start``, ``thread/fork`` and ``thread/resume``'s settings
-reply, the ``thread/list`` / ``thread/search`` / ``thread/turns/list`` pages), the search
-snippet, and the opaque turn cursors. The ``Thread``, ``ThreadStatus`` and ``Turn`` inside
+reply, ``turn/start``'s, the ``thread/turns/list`` page), the ``thread/search`` snippet, and
+the opaque turn cursors. The ``Thread``, ``ThreadStatus`` and ``Turn`` inside
 them come from ``engine.views`` (one place each). Typed with ``protocol.wire_types`` and
 ``protocol.wire_extra`` (imported for ``mypy`` only). Pure functions: it must never do I/O,
 send anything, or decide what the engine does.
