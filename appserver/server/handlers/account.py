@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appserver.core.processor import Reply, RequestContext
 from appserver.protocol.errors import internal_error, invalid_request
@@ -30,6 +30,9 @@ from appserver.protocol.runtime_params import (
 )
 from appserver.server.auth import AuthStore
 from appserver.server.catalog import Catalog
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import CancelLoginAccountResponse, GetAccountResponse
 
 log = logging.getLogger("appserver.account")
 
@@ -47,20 +50,32 @@ class AccountHandlers:
         self.auth = auth
 
     def register(self, registry: MethodRegistry) -> None:
-        registry.register("account/read", GetAccountParams, self.account_read, scope=Scope.INLINE)
         registry.register(
-            "account/login/start", LoginAccountParams, self.login_start, scope=Scope.SERIAL
+            "account/read",
+            GetAccountParams,
+            self.account_read,
+            result="GetAccountResponse",
+            scope=Scope.INLINE,
+        )
+        registry.register(
+            "account/login/start",
+            LoginAccountParams,
+            self.login_start,
+            result="LoginAccountResponse",
+            scope=Scope.SERIAL,
         )
         registry.register(
             "account/login/cancel",
             CancelLoginAccountParams,
             self.login_cancel,
+            result="CancelLoginAccountResponse",
             scope=Scope.INLINE,
         )
         registry.register(
             "account/logout",
             LogoutAccountParams,
             self.logout,
+            result="LogoutAccountResponse",
             params_optional=True,
             scope=Scope.SERIAL,
         )
@@ -72,7 +87,7 @@ class AccountHandlers:
             return "apikey"
         return None
 
-    async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> dict[str, Any]:
+    async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> GetAccountResponse:
         # ``refreshToken`` concerns ChatGPT tokens, which this server never holds.
         return {
             "account": {"type": "apiKey"} if self._auth_mode() == "apikey" else None,
@@ -107,7 +122,7 @@ class AccountHandlers:
 
     async def login_cancel(
         self, ctx: RequestContext, p: CancelLoginAccountParams
-    ) -> dict[str, Any]:
+    ) -> CancelLoginAccountResponse:
         # An API-key login completes within its request: no login is ever pending.
         return {"status": "notFound"}
 
