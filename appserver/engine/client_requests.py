@@ -13,12 +13,16 @@ must never decide what an answer means: callers do.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
+from appserver.engine import views
 from appserver.engine.ports import Outbox
 from appserver.engine.thread_state import ActiveTurn, LoadedThread
 from appserver.protocol.errors import RpcError
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import Notify
 
 # The methods this module sends; approvals (command, file change) are not among them.
 CLIENT_ONLY_METHODS = frozenset(
@@ -41,13 +45,14 @@ class ClientOps(Protocol):
     turn: ActiveTurn
     outbox: Outbox
 
-    async def emit(self, method: str, params: dict[str, Any]) -> None: ...
+    @property
+    def emit(self) -> Notify: ...  # a notification to the thread, params typed by method
 
     def record_item(self, item: dict[str, Any]) -> None: ...
 
 
 async def ask_client(
-    ops: ClientOps, method: str, params: dict[str, Any], flag: str | None = None
+    ops: ClientOps, method: str, params: Mapping[str, Any], flag: str | None = None
 ) -> Any:
     """Send ``method`` to the thread's clients and return the first answer's result.
     ``flag`` (``waitingOnUserInput``, ``waitingOnApproval``) is shown in the thread's status
@@ -77,7 +82,7 @@ async def ask_client(
 
 
 async def _status_changed(ops: ClientOps) -> None:
-    params = {"threadId": ops.thread.id, "status": ops.thread.status()}
+    params = views.status_changed(ops.thread.id, ops.thread)
     await ops.outbox.broadcast("thread/status/changed", params)
 
 

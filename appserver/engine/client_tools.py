@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from appserver.engine import views
 from appserver.engine.client_requests import ClientOps, ClientUnavailable, ask_client
+from appserver.engine.errors import EngineError
 from appserver.engine.providers.events import ToolCall
-from appserver.engine.thread_state import LoadedThread, now_ms
+from appserver.engine.thread_state import LoadedThread
+from appserver.engine.tool_specs import TOOLS
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import DynamicToolCallParams
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TOOLS = 128
@@ -76,6 +82,18 @@ def parse(specs: list[Any] | None, reserved: frozenset[str] = frozenset()) -> li
             raise ValueError(f"dynamicTools.{i}.type: unknown variant `{kind}`")
     _check_unique(out, reserved)
     return out
+
+
+_BUILT_IN = frozenset(str(tool["name"]) for tool in TOOLS)
+
+
+def check(specs: list[Any] | None) -> list[dict[str, Any]]:
+    """``parse`` for a client's request: the built-in tools' names are reserved, and what is
+    wrong is an ``EngineError`` (the client's -32600)."""
+    try:
+        return parse(specs, reserved=_BUILT_IN)
+    except ValueError as exc:
+        raise EngineError(f"Invalid request: {exc}") from None
 
 
 def _name(value: Any, where: str) -> str:
@@ -214,7 +232,7 @@ def model_output(items: list[dict[str, Any]]) -> str:
 
 async def execute(ops: ClientOps, call: ToolCall, tool: dict[str, Any]) -> str:
     """Run one client tool call: the item, the ``item/tool/call`` request, the answer."""
-    ids = {"threadId": ops.thread.id, "turnId": ops.turn.id}
+    ids = views.turn_ids(ops.thread, ops.turn)
     arguments = _arguments(call)
     item: dict[str, Any] = {
         "type": "dynamicToolCall",
@@ -227,9 +245,9 @@ async def execute(ops: ClientOps, call: ToolCall, tool: dict[str, Any]) -> str:
         "success": None,
         "durationMs": None,
     }
-    await ops.emit("item/started", {"item": dict(item), **ids, "startedAtMs": now_ms()})
+    await ops.emit("item/started", views.item_started(ops.thread, ops.turn, dict(item)))
     started = time.monotonic()
-    params = {
+    params: DynamicToolCallParams = {
         **ids,
         "callId": call.call_id,
         "namespace": tool["namespace"],
@@ -251,7 +269,7 @@ async def execute(ops: ClientOps, call: ToolCall, tool: dict[str, Any]) -> str:
         durationMs=int((time.monotonic() - started) * 1000),
     )
     ops.record_item(item)
-    await ops.emit("item/completed", {"item": dict(item), **ids, "completedAtMs": now_ms()})
+    await ops.emit("item/completed", views.item_completed(ops.thread, ops.turn, dict(item)))
     return model_output(items)
 
 

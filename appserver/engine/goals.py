@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from appserver.engine.errors import EngineError
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_s
+from appserver.store.rollout import read_rollout
 
 if TYPE_CHECKING:
     from appserver.engine.manager import ThreadManager
+    from appserver.protocol.wire_types import ThreadGoal, ThreadGoalUpdatedNotification
 
 Record = Callable[[str, dict[str, Any]], None]
 
@@ -76,8 +79,8 @@ CONTINUATION = (
 )
 
 
-class GoalError(ValueError):
-    """A goal request that cannot be honoured (the message is for the client)."""
+class GoalError(EngineError):
+    """A goal request that cannot be honoured (the message is for the client: -32600)."""
 
 
 def new_goal(thread_id: str, objective: str, budget: int | None) -> dict[str, Any]:
@@ -141,6 +144,17 @@ class GoalKeeper:
         manager.turn_finished_hooks.append(self._turn_finished)
 
     # -- the methods ------------------------------------------------------------------------
+    def get(self, thread_id: str) -> dict[str, Any] | None:
+        """The thread's goal: a loaded thread's, or the one a stored thread's rollout keeps
+        (an unknown thread is an ``EngineError``)."""
+        thread = self.manager.loaded.get(thread_id)
+        if thread is not None:
+            return thread.goal
+        rec = self.manager.stored(thread_id)
+        if rec is None:
+            raise EngineError(f"thread not found: {thread_id}")
+        return stored(read_rollout(rec.path).lines)
+
     async def set(
         self,
         thread: LoadedThread,
@@ -261,8 +275,17 @@ async def store(
     """The thread's goal is now ``goal``: kept, recorded, and told to every client."""
     thread.goal = goal
     record("event_msg", {"type": "thread_goal_updated", "goal": goal})
-    params = {"threadId": thread.id, "turnId": turn_id, "goal": dict(goal)}
+    params: ThreadGoalUpdatedNotification = {
+        "threadId": thread.id,
+        "turnId": turn_id,
+        "goal": wire_goal(goal),
+    }
     await outbox.broadcast("thread/goal/updated", params)
+
+
+def wire_goal(goal: dict[str, Any]) -> ThreadGoal:
+    """The goal record as the schema's ``ThreadGoal`` (a copy: the record keeps changing)."""
+    return cast("ThreadGoal", dict(goal))
 
 
 # -- the model's tools ---------------------------------------------------------------------

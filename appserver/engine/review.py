@@ -15,16 +15,22 @@ so the next turn can act on it. It must never run the tools the reviewer may ask
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from appserver.engine import review_target, views
 from appserver.engine.ids import uuid7
 from appserver.engine.providers import events as ev
 from appserver.engine.review_target import ReviewRequest
-from appserver.engine.thread_state import now_ms
+from appserver.engine.thread_state import ActiveTurn, LoadedThread
 from appserver.engine.turn_runner import TurnRunner
+
+if TYPE_CHECKING:
+    from appserver.engine.manager import ThreadManager
+    from appserver.protocol.wire_types import ReviewStartResponse, ThreadItem
 
 FALLBACK_MESSAGE = "Reviewer failed to output a response."
 
@@ -138,16 +144,51 @@ def render(output: dict[str, Any]) -> str:
 # -- the turn ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReviewTurn:
+    """A review turn begun (the thread is reserved for it), not yet launched."""
+
+    thread: LoadedThread
+    turn: ActiveTurn
+    request: ReviewRequest
+    user: dict[str, Any]  # the userMessage item (the hint), already in the reply's turn
+
+    def reply(self) -> ReviewStartResponse:
+        """``review/start``'s result: the turn (listing the review's ``userMessage``) and the
+        thread the review runs on (this one: inline delivery)."""
+        items: list[ThreadItem] = [views.wire_item(self.user)]
+        return {
+            "turn": {**views.turn_view(self.turn), "items": items},
+            "reviewThreadId": self.thread.id,
+        }
+
+
+async def begin(manager: ThreadManager, thread: LoadedThread, target: Any) -> ReviewTurn:
+    """Check the thread can take a turn and the target can be reviewed (git runs here), then
+    reserve the thread for the review turn. A busy thread, a target that is not a git
+    repository, an unknown branch or commit are ``EngineError``s, raised before any turn."""
+    manager.check_can_begin(thread, "review")
+    request = await review_target.resolve(target, Path(thread.settings.cwd))
+    turn = manager.begin_turn(thread, "review")
+    return ReviewTurn(thread, turn, request, user_item(request.hint))
+
+
+async def launch(manager: ThreadManager, review: ReviewTurn) -> None:
+    """Run a begun review turn (after ``review/start``'s reply: ``turn/started`` follows it)."""
+    await manager.launch_body(
+        review.thread, review.turn, lambda runner: run(runner, review.request, review.user)
+    )
+
+
 async def run(runner: TurnRunner, request: ReviewRequest, user: dict[str, Any]) -> None:
     """The review turn, from after ``turn/started`` to ``turn/completed``."""
     await runner.run_body(lambda: _review(runner, request, user))
 
 
 async def _item(r: TurnRunner, item: dict[str, Any]) -> None:
-    ids = {"threadId": r.thread.id, "turnId": r.turn.id}
-    await r.emit("item/started", {"item": item, **ids, "startedAtMs": now_ms()})
+    await r.emit("item/started", views.item_started(r.thread, r.turn, item))
     r.record_item(item)
-    await r.emit("item/completed", {"item": item, **ids, "completedAtMs": now_ms()})
+    await r.emit("item/completed", views.item_completed(r.thread, r.turn, item))
 
 
 async def _review(r: TurnRunner, request: ReviewRequest, user: dict[str, Any]) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appserver.engine.errors import EngineError
+
 GIT_TIMEOUT_S = 10.0
 MAX_DIFF_CHARS = 256 * 1024
 MAX_UNTRACKED_FILES = 200
@@ -30,8 +32,8 @@ _GIT_CONFIG = ("-c", "core.fsmonitor=false", "-c", "core.quotepath=off", "-c", "
 _DIFF_FLAGS = ("--no-ext-diff", "--no-textconv", "--no-color")
 
 
-class TargetError(ValueError):
-    """The target cannot be reviewed (the message is for the client)."""
+class TargetError(EngineError):
+    """The target cannot be reviewed (the message is for the client: -32600)."""
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ Owns the checks on injected Responses items (the reference's wording: ``items[i]
 valid response item: …``), appending them to the model history and the rollout (as
 ``response_item`` lines, so a resumed thread's model sees them), and applying a settings
 update (kept as a ``turn_context`` line without a turn, which a resumed thread starts from)
-with the ``ThreadSettings`` view ``thread/settings/updated`` carries. It must never start a
-turn, and never write a rollout line for a thread that has none yet: settings then wait in
+with the ``ThreadSettings`` view ``thread/settings/updated`` carries; ``settings_changes``
+maps the request (a profile id or a sandbox policy, the collaboration mode's model and effort)
+to those changes. What a client gets wrong is an ``EngineError`` (-32600). It must never start
+a turn, and never write a rollout line for a thread that has none yet: settings then wait in
 memory and go out with the first turn.
 """
 
@@ -14,9 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
+from appserver.engine import permission_profiles
+from appserver.engine.errors import EngineError
 from appserver.engine.thread_state import LoadedThread, ThreadSettings
+from appserver.engine.tools import sandbox
+from appserver.protocol.agent_params import ThreadSettingsUpdateParams
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import ThreadSettings as WireThreadSettings
 
 Record = Callable[[str, dict[str, Any]], None]
 
@@ -34,7 +44,7 @@ _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 
 
-class InvalidItems(ValueError):
+class InvalidItems(EngineError):
     """The client's items are not valid Responses items (the message says which and why)."""
 
 
@@ -89,6 +99,73 @@ def apply_settings(thread: LoadedThread, changes: dict[str, Any], record: Record
         # No turn: a resumed thread starts from the last turn_context (``_settings_from``).
         record("turn_context", {**thread.settings.to_context(""), "turn_id": None})
     return thread.settings
+
+
+def settings_changes(p: ThreadSettingsUpdateParams, current: ThreadSettings) -> dict[str, Any]:
+    """The settings a ``thread/settings/update`` changes (absent or null fields: none)."""
+    changes: dict[str, Any] = {}
+    if p.cwd is not None:
+        if "\0" in p.cwd or not Path(p.cwd).is_absolute():
+            raise EngineError("Invalid request: cwd must be an absolute path")
+        changes["cwd"] = p.cwd
+    cwd = Path(changes.get("cwd", current.cwd))
+    if p.sandbox_policy is not None and p.permissions is not None:
+        raise EngineError("Invalid request: `permissions` cannot be combined with `sandboxPolicy`")
+    if p.sandbox_policy is not None:
+        try:
+            sandbox.SandboxPolicy.from_dict(p.sandbox_policy)
+        except ValueError as exc:
+            raise EngineError(f"Invalid request: sandboxPolicy: {exc}") from None
+        changes["sandbox_policy"] = p.sandbox_policy
+    if p.permissions is not None:
+        profile = p.permissions if isinstance(p.permissions, str) else p.permissions.get("id")
+        mods = None if isinstance(p.permissions, str) else p.permissions.get("modifications")
+        try:
+            changes["sandbox_policy"] = permission_profiles.policy_for(
+                str(profile), mods if isinstance(mods, list) else None, cwd
+            )
+        except ValueError as exc:
+            raise EngineError(f"Invalid request: permissions: {exc}") from None
+    if p.approval_policy is not None:
+        changes["approval_policy"] = p.approval_policy
+    mode = p.collaboration_mode
+    mode_settings = mode.settings if mode is not None else None
+    model = p.model or (mode_settings.model if mode_settings else None)
+    if model is not None:
+        changes["model"] = model
+    effort = p.effort or (mode_settings.reasoning_effort if mode_settings else None)
+    if effort is not None:
+        changes["effort"] = effort
+    if p.summary is not None:
+        changes["summary"] = p.summary
+    return changes
+
+
+def update(
+    thread: LoadedThread, p: ThreadSettingsUpdateParams, record: Record
+) -> WireThreadSettings:
+    """Apply a ``thread/settings/update`` to the thread; its settings as
+    ``thread/settings/updated`` carries them."""
+    settings = apply_settings(thread, settings_changes(p, thread.settings), record)
+    mode = p.collaboration_mode
+    view_mode = None
+    if mode is not None:
+        view_mode = {
+            "mode": mode.mode,
+            "settings": {
+                "model": settings.model,
+                "reasoning_effort": settings.effort,
+                "developer_instructions": mode.settings.developer_instructions
+                if mode.settings
+                else None,
+            },
+        }
+    # ``on-failure`` (deprecated, still accepted) is not in the schema's ``AskForApproval``.
+    policy = settings.approval_policy
+    view = settings_view(
+        thread, approval_policy="on-request" if policy == "on-failure" else policy, mode=view_mode
+    )
+    return cast("WireThreadSettings", view)
 
 
 def settings_view(

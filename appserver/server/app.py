@@ -3,7 +3,7 @@
 Owns ``App``: it builds the method registry from the handler groups, runs the processor's
 dispatch loop, and stops everything in order (pending server requests cancelled, tasks
 finished or cancelled within a bound). Transports attach to ``app.processor``. This module
-must never parse CLI arguments or touch signals; ``cli`` does that.
+must never parse CLI arguments or touch signals; ``appserver.cli`` and ``serve`` do that.
 
 Startup comes in two parts. ``App(...)`` builds only what answering ``initialize`` needs: the
 config, the processor, the startup warnings, and — when config.toml defines model providers —
@@ -188,9 +188,7 @@ class App:
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
         # What only a client can answer (client tools, questions) fails once none is left.
-        from appserver.engine.client_requests import fail_unwatched
-
-        await fail_unwatched(list(self.manager.loaded.values()), self.manager.outbox)
+        await self.manager.fail_unwatched_requests()
 
     def startup_warnings(self) -> list[dict[str, Any]]:
         """Problems found while loading config; each connection gets them after initialize."""

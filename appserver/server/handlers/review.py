@@ -1,25 +1,25 @@
 """``review/start``: params in, a review turn started, ``{turn, reviewThreadId}`` out.
 
-Owns the checks the reference makes before a review turn exists (a loaded, idle thread;
-``inline`` delivery, ``detached`` being refused with -32600 as Codex 0.169.0 refuses it; a
-target that can be reviewed: a git repository, a known branch or commit) and the reply, whose
-turn already lists the review's ``userMessage``. The turn starts after the reply goes out, so
-``turn/started`` follows it. It must never run git or the model itself (``review_target`` and
-``review`` do).
+Owns the delivery check (``inline``; ``detached`` is refused with -32600 as Codex 0.169.0
+refuses it) and the ordering: the reply, whose turn already lists the review's
+``userMessage``, goes out first and the turn starts after it (``Reply(after=...)``), so
+``turn/started`` follows it. The engine's refusals (an unknown or busy thread, a target that
+is not a git repository, an unknown branch or commit) leave as -32600 through ``mapped``. It
+must never run git or the model itself (``engine.review`` and ``engine.review_target`` do).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from appserver.core.context import Reply
 from appserver.core.processor import RequestContext
-from appserver.core.reply import Reply
-from appserver.engine import review, review_target
+from appserver.engine import review
 from appserver.engine.manager import ThreadManager
 from appserver.protocol.agent_params import ReviewStartParams
 from appserver.protocol.errors import invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
+from appserver.server.engine_errors import mapped
 
 DETACHED_REFUSED = (
     "detached review delivery is not supported: reviews run inline on the supplied thread; "
@@ -32,9 +32,16 @@ class ReviewHandlers:
         self.manager = manager
 
     def register(self, r: MethodRegistry) -> None:
-        r.register("review/start", ReviewStartParams, self.review_start, scope=Scope.THREAD)
+        r.register(
+            "review/start",
+            ReviewStartParams,
+            mapped(self.review_start),
+            result="ReviewStartResponse",
+            scope=Scope.THREAD,
+        )
 
-    async def review_start(self, ctx: RequestContext, p: ReviewStartParams) -> Reply:
+    async def review_start(self, ctx: RequestContext, p: ReviewStartParams) -> Any:
+        # ``Any``: a ``Reply`` around the ``ReviewStartResponse`` (the turn follows it).
         thread = self.manager.get_loaded(p.thread_id)
         if p.delivery == "detached":
             raise invalid_request(DETACHED_REFUSED)
@@ -42,22 +49,5 @@ class ReviewHandlers:
             raise invalid_request(
                 f"Invalid request: unknown variant `{p.delivery[:100]}`, expected `inline`"
             )
-        if thread.active_turn is not None:
-            raise invalid_request(f"thread {thread.id} already has an active turn")
-        try:
-            request = await review_target.resolve(p.target, Path(thread.settings.cwd))
-        except review_target.TargetError as exc:
-            raise invalid_request(str(exc)) from None
-        turn = self.manager.begin_turn(thread, "review")
-        user = review.user_item(request.hint)
-        result: dict[str, Any] = {
-            "turn": {**turn.wire(), "items": [user]},
-            "reviewThreadId": thread.id,
-        }
-
-        async def launch() -> None:
-            await self.manager.launch_body(
-                thread, turn, lambda runner: review.run(runner, request, user)
-            )
-
-        return Reply(result, after=launch)
+        begun = await review.begin(self.manager, thread, p.target)
+        return Reply(begun.reply(), after=lambda: review.launch(self.manager, begun))
