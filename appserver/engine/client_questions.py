@@ -16,13 +16,21 @@ never leave the model waiting on a client that has gone (``client_requests``).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from appserver.engine.client_requests import ClientOps, ClientUnavailable, ask_client
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        PermissionsRequestApprovalParams,
+        RequestPermissionProfile,
+        ToolRequestUserInputParams,
+        ToolRequestUserInputQuestion,
+    )
 
 REQUEST_USER_INPUT = "request_user_input"
 REQUEST_PERMISSIONS = "request_permissions"
@@ -190,11 +198,11 @@ async def _user_input(ops: ClientOps, call: ToolCall) -> str:
     questions = _questions(_args(call).get("questions"))
     if isinstance(questions, str):
         return questions
-    params = {
+    params: ToolRequestUserInputParams = {
         "threadId": ops.thread.id,
         "turnId": ops.turn.id,
         "itemId": call.call_id,
-        "questions": questions,
+        "questions": cast("list[ToolRequestUserInputQuestion]", questions),
         "isBlocking": True,
     }
     try:
@@ -286,14 +294,14 @@ async def _permissions(ops: ClientOps, call: ToolCall) -> str:
     if not asked:
         return "request_permissions needs `permissions` (network and/or file_system paths)"
     reason = args.get("reason")
-    params = {
+    params: PermissionsRequestApprovalParams = {
         "threadId": thread.id,
         "turnId": ops.turn.id,
         "itemId": call.call_id,
         "startedAtMs": now_ms(),
         "cwd": settings.cwd,
         "reason": reason if isinstance(reason, str) else None,
-        "permissions": asked,
+        "permissions": cast("RequestPermissionProfile", asked),
     }
     try:
         answer = await ask_client(

@@ -1,5 +1,5 @@
 """``ThreadManager``: threads start, load, resume, fork, list, archive, and run turns
-(regular ones and compactions).
+(regular ones, compactions, reviews and goal continuations).
 
 Owns the table of loaded threads, their rollouts (created with the first user message,
 appended as the turn goes), the index updates, subscriptions through the ``Outbox``, and the
