@@ -419,7 +419,7 @@ class ThreadManager:
             return None
         if changed:
             await self.outbox.broadcast("skills/changed", {})
-        return TurnSkills.of(found.skills)
+        return TurnSkills.of([s for s in found.skills if s.enabled])
 
     async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:
         """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""

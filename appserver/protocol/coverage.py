@@ -37,6 +37,17 @@ IMPLEMENTED_NOTES: dict[str, str] = {
     "hooks/list": "the engine runs no lifecycle hooks, so every directory lists none",
     "plugin/installed": "no plugin loader yet, so no marketplace lists any",
     "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
+    "config/value/write": (
+        "the user's `config.toml` only (another `filePath` is `configLayerReadonly`); "
+        "comments and order kept; the running server reloads it"
+    ),
+    "modelProvider/config/write": (
+        "`customGateway` only; `bedrock` and `gcp` get -32600 (no cloud SDKs here)"
+    ),
+    "modelProvider/capabilities/read": (
+        "`imageGeneration` and `webSearch` are false: the engine offers neither hosted tool"
+    ),
+    "experimentalFeature/list": "the one `[features]` flag the engine acts on: `shell_tool`",
     "account/login/start": (
         "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
         "they need OpenAI's hosted services"
@@ -52,11 +63,6 @@ _FS = (
 _COMMAND = (
     "the agent's `shell_command` tool covers commands within a turn, behind approval and "
     "bubblewrap; exposing a host process API to clients " + _SANDBOX_ROOTS
-)
-_CONFIG_READ_ONLY = (
-    "config is read-only: `config.toml` is read once at startup (with `tomllib`, which "
-    "cannot write); writes need a comment-preserving TOML writer, `expectedVersion` checks "
-    "and live reload of the providers"
 )
 _PLUGINS = (
     "plugins bundle skills, MCP servers and apps; the engine finds skills on disk but has no "
@@ -108,10 +114,6 @@ NOT_YET_REASONS: dict[str, str] = {
         "review-mode items) are not built; the engine runs regular and compaction turns only"
     ),
     # skills, hooks, plugins, apps
-    "skills/config/write": (
-        "enables or disables a skill by path in the user config; "
-        "every discovered skill is enabled here, and " + _CONFIG_READ_ONLY
-    ),
     "marketplace/*": ("plugin marketplaces only feed `plugin/install`; " + _PLUGINS),
     "plugin/*": _PLUGINS,
     "plugin/share/*": "shares plugins through OpenAI's plugin service: " + _HOSTED,
@@ -130,19 +132,6 @@ NOT_YET_REASONS: dict[str, str] = {
     "account/gatewayOAuth/*": (
         "OAuth sign-in to an administrator-configured model gateway; providers here use an "
         "API key (the `env_key` variable or `auth.json`) or none"
-    ),
-    "modelProvider/list": (
-        "no blocker, just not built: the provider catalog behind `model/list` exists, but "
-        "not its `ModelProviderSummary` view"
-    ),
-    "modelProvider/config/write": "adds or edits a provider in the config; " + _CONFIG_READ_ONLY,
-    "modelProvider/capabilities/read": (
-        "reports whether the provider supports image generation and web search, "
-        "OpenAI-hosted tools this engine does not offer the model"
-    ),
-    "experimentalFeature/*": (
-        "there are no `[features]` flags to list or toggle; experimental methods are gated by "
-        "`capabilities.experimentalApi` only"
     ),
     "windowsSandbox/*": (
         "sets up Codex's Windows sandbox; this server sandboxes with bubblewrap on Linux and "
@@ -168,9 +157,6 @@ NOT_YET_REASONS: dict[str, str] = {
         "writes the feedback bundle (logs and thread) as a local ZIP; the server keeps no "
         "log files to bundle (logs go to stderr only)"
     ),
-    # config
-    "config/value/write": _CONFIG_READ_ONLY,
-    "config/batchWrite": _CONFIG_READ_ONLY,
     "externalAgentConfig/*": _EXTERNAL_AGENT,
 }
 

@@ -167,12 +167,24 @@ class App:
             skills=self.skills,
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
+        self._register_config_writes()
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
         self.loaded = True
+
+    def _register_config_writes(self) -> None:
+        """Config writes, and the provider and feature views on the same live config."""
+        from appserver.server.config_reload import LiveConfig
+        from appserver.server.handlers.config_write import ConfigWriteHandlers, ConfigWriteService
+        from appserver.server.handlers.model_providers import ModelProviderHandlers
+
+        live = LiveConfig(self.config, self.catalog, self.models, self.manager)
+        service = ConfigWriteService(live)
+        ConfigWriteHandlers(service, self.skills, self.processor.sender).register(self.registry)
+        ModelProviderHandlers(self.catalog, service).register(self.registry)
 
     async def _connection_closed(self, conn: Any) -> None:
         # Threads a departing client watched start their idle-unload clock; running turns

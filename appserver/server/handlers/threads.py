@@ -226,7 +226,14 @@ class ThreadHandlers:
     # -- settings ---------------------------------------------------------------------------
     def _settings(self, p: ThreadOverrides, base: ThreadSettings | None = None) -> ThreadSettings:
         cfg = self.config
-        extra = merge_overrides(p.config or {})
+        # The process-wide ``[features]`` switches first; the request's own map wins.
+        features = cfg.get("features")
+        seed = (
+            {f"features.{k}": v for k, v in features.items() if isinstance(v, bool)}
+            if isinstance(features, dict)
+            else {}
+        )
+        extra = merge_overrides({**seed, **(p.config or {})})
         _check_config_overrides(extra)
         # Not inherited on fork nor kept on disk: each request's own map decides (as Codex).
         tools = tool_switches(extra, p.environments)
