@@ -25,6 +25,11 @@ HANDLED_NOTIFICATIONS: dict[str, str] = {
     "initialized": "implemented (accepted and ignored; as in Codex, requests do not wait for it)",
 }
 
+_CONFIG_WRITE = (
+    "the user's `config.toml` only (another `filePath` is `configLayerReadonly`); comments "
+    "and order kept; the running server takes the new file at once"
+)
+
 # Notes on implemented methods that do less than the reference.
 IMPLEMENTED_NOTES: dict[str, str] = {
     "configRequirements/read": (
@@ -37,10 +42,8 @@ IMPLEMENTED_NOTES: dict[str, str] = {
     "hooks/list": "the engine runs no lifecycle hooks, so every directory lists none",
     "plugin/installed": "no plugin loader yet, so no marketplace lists any",
     "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
-    "config/value/write": (
-        "the user's `config.toml` only (another `filePath` is `configLayerReadonly`); "
-        "comments and order kept; the running server reloads it"
-    ),
+    "config/value/write": _CONFIG_WRITE,
+    "config/batchWrite": _CONFIG_WRITE,
     "modelProvider/config/write": (
         "`customGateway` only; `bedrock` and `gcp` get -32600 (no cloud SDKs here)"
     ),
@@ -69,14 +72,6 @@ _PLUGINS = (
     "plugin installer, no MCP client and no connectors yet"
 )
 _MCP = "no MCP client in the engine yet: no MCP server is configured, started or called"
-_SECTIONS = (
-    "server-owned thread sections (named groups ordering the thread list across clients): "
-    "the store keeps rollouts and a thread index only, with no section table"
-)
-_ATTACHMENTS = (
-    "server-persisted thread attachments (typed payloads keyed by an identity, with reverse "
-    "lookup): the store keeps rollouts and a thread index only, with no attachment table"
-)
 _EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents: no importers here"
 
 # Why each stable method we lack is not implemented. A key is a method name, or a prefix
@@ -88,10 +83,6 @@ NOT_YET_REASONS: dict[str, str] = {
         "the goal feature (an objective with a token budget tracked across turns, "
         "`thread/goal/updated`) is not in the turn runner"
     ),
-    "thread/attachment/*": _ATTACHMENTS,
-    "thread/attachmentOwner/list": _ATTACHMENTS,
-    "thread/section/move": _SECTIONS,
-    "threadSection/*": _SECTIONS,
     "thread/shellCommand": (
         "the user's `!` command runs unsandboxed with full access by definition; the shell "
         "here only runs the model's commands, behind approval and bubblewrap, and a client "

@@ -168,6 +168,9 @@ class App:
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         self._register_config_writes()
+        from appserver.server.handlers.sections import SectionHandlers
+
+        SectionHandlers(self.manager, self.processor.sender).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
         manager = self.manager

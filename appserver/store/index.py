@@ -31,10 +31,13 @@ import orjson
 from appserver.store import private
 from appserver.store.history import thread_meta
 from appserver.store.rollout import decode_line
+from appserver.store.sections import POSITION_SQL, SectionStore, member_filter
 
 logger = logging.getLogger("appserver.store")
 
 SortKey = Literal["created_at", "updated_at"]
+# ``section_id`` of ``list``: this value lists every thread, None the unsectioned ones.
+ANY_SECTION = "*any*"
 SortDirection = Literal["asc", "desc"]
 
 DEFAULT_PAGE_SIZE = 25
@@ -155,6 +158,8 @@ class ThreadStore:
         private.ensure_home(home)
         self._db: sqlite3.Connection
         self._open_index()
+        # Sections and attachments: tables of their own in the same file (store.sections).
+        self.sections = SectionStore(self._db)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -267,6 +272,7 @@ class ThreadStore:
         search_term: str | None = None,
         source_kinds: Sequence[str] | None = None,
         excluded_ids: Sequence[str] | None = None,
+        section_id: str | None = ANY_SECTION,
     ) -> tuple[builtins.list[ThreadRecord], str | None]:
         """One page of threads and the cursor of the next page (None on the last page).
 
@@ -286,6 +292,10 @@ class ThreadStore:
         if excluded_ids:
             where.append(f"id NOT IN ({', '.join('?' * len(excluded_ids))})")
             params.extend(excluded_ids)
+        if section_id != ANY_SECTION:
+            clause, values = member_filter(section_id)
+            where.append(clause)
+            params.extend(values)
         if cursor is not None:
             value, after_id = decode_cursor(cursor, sort_key)
             op = "<" if sort_direction == "desc" else ">"
@@ -300,6 +310,44 @@ class ThreadStore:
         records = [_row_to_record(row) for row in rows[:page_size]]
         has_more = len(rows) > page_size
         return records, encode_cursor(records[-1], sort_key) if has_more else None
+
+    def list_by_section_position(
+        self,
+        *,
+        offset: int,
+        limit: int | None,
+        sort_direction: SortDirection,
+        archived: bool | None = None,
+        excluded_ids: Sequence[str] | None = None,
+        section_id: str | None = ANY_SECTION,
+        **filters: Any,
+    ) -> tuple[builtins.list[ThreadRecord], bool]:
+        """``thread/list`` with ``sortKey: section_position``: threads in their section's
+        order (``asc``: as placed; unsectioned threads last, most recent first), paged by
+        offset. Returns the page and whether more follow."""
+        page_size = _page_size(limit)
+        where, params = _filters(
+            archived,
+            filters.get("model_providers"),
+            filters.get("cwd"),
+            filters.get("search_term"),
+            filters.get("source_kinds"),
+        )
+        if excluded_ids:
+            where.append(f"id NOT IN ({', '.join('?' * len(excluded_ids))})")
+            params.extend(excluded_ids)
+        if section_id != ANY_SECTION:
+            clause, values = member_filter(section_id)
+            where.append(clause)
+            params.extend(values)
+        order = "DESC" if sort_direction == "desc" else "ASC"
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM threads WHERE {' AND '.join(where)} "
+            f"ORDER BY {POSITION_SQL} IS NULL, {POSITION_SQL} {order}, updated_at DESC, id "
+            "LIMIT ? OFFSET ?",
+            (*params, page_size + 1, offset),
+        ).fetchall()
+        return [_row_to_record(row) for row in rows[:page_size]], len(rows) > page_size
 
     # ----------------------------------------------------------------- archive
 
@@ -325,6 +373,7 @@ class ThreadStore:
         rec = self._require(thread_id)
         rec.path.unlink(missing_ok=True)
         self._db.execute("DELETE FROM threads WHERE id = ?", (thread_id,))
+        self.sections.forget_thread(thread_id)
 
     def _require(self, thread_id: str) -> ThreadRecord:
         rec = self.get(thread_id)

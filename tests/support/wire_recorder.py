@@ -68,6 +68,16 @@ class _Models:
             params = member.model_fields["params"].annotation
             if isinstance(params, type) and issubclass(params, BaseModel):
                 self.notifications.setdefault(method, params)
+        # Stable in the schema (``ThreadSectionChangedNotification``), missing from the SDK.
+        self.notifications.setdefault(
+            "thread/section/changed",
+            create_model(
+                "ThreadSectionChangedNotification",
+                __config__=ConfigDict(extra="forbid"),
+                threadId=(str, ...),
+                sectionId=(str | None, ...),
+            ),
+        )
         # Response models: the schema names each method's response after its params
         # (``ThreadStartParams`` → ``ThreadStartResponse``).
         self.responses: dict[str, type[BaseModel] | None] = {}

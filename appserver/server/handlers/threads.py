@@ -52,7 +52,9 @@ from appserver.protocol.thread_params import (
 from appserver.server.catalog import Catalog
 from appserver.server.config import LoadedConfig
 from appserver.server.handlers.history_paging import check_history_pageable, newest_item_cursor
-from appserver.store.index import SortKey, ThreadRecord, encode_cursor
+from appserver.server.handlers.sections import section_fields
+from appserver.store.index import ANY_SECTION, SortKey, ThreadRecord, encode_cursor
+from appserver.store.sections import decode_offset, encode_offset
 
 # ``config`` overrides this module reads, and the values each may take (None: any string).
 _CONFIG_OVERRIDES: dict[str, tuple[str, ...] | None] = {
@@ -390,14 +392,24 @@ class ThreadHandlers:
                     "before first user message"
                 )
             turns = self.manager.turns_of(thread) if p.include_turns else []
-            return {"thread": thread.wire(turns), "readState": self._read_state(thread.id)}
+            wire = {**thread.wire(turns), **self._section(thread.id)}
+            return {"thread": wire, "readState": self._read_state(thread.id)}
         rec = self.manager.store.get(p.thread_id)
         if rec is None:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
         return {
-            "thread": self.manager.record_view(rec, include_turns=p.include_turns),
+            "thread": {
+                **self.manager.record_view(rec, include_turns=p.include_turns),
+                **self._section(rec.id),
+            },
             "readState": self._read_state(rec.id),
         }
+
+    def _section(self, thread_id: str) -> dict[str, Any]:
+        return section_fields(self.manager.store.sections, thread_id)
+
+    def _thread_view(self, rec: ThreadRecord) -> dict[str, Any]:
+        return {**self.manager.record_view(rec), **self._section(rec.id)}
 
     def _read_state(self, thread_id: str) -> dict[str, Any] | None:
         return self.manager.read_states.get(thread_id)
@@ -435,31 +447,58 @@ class ThreadHandlers:
             raise invalid_request(
                 "Invalid request: originators filtering is not supported by a local server"
             )
-        # No thread is in a section, none is a sub-agent's or attached to another: those
-        # filters, when set to a value, match nothing.
+        # No thread is a sub-agent's or attached to another: those filters, when set to a
+        # value, match nothing. ``sectionId`` absent lists every section, null none.
         related = p.parent_thread_id or p.ancestor_thread_id or p.attached_to_thread_id
-        if p.section_id is not None or related:
+        if related:
             return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
-        sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
-        page = self._list_page(
-            self.manager.record_view,
-            cursor=p.cursor,
-            limit=p.limit,
-            sort_key=sort_key,
-            sort_direction=p.sort_direction or "desc",
-            archived=p.archived,
-            model_providers=p.model_providers or None,
-            cwd=p.cwd,
-            search_term=p.search_term,
-            excluded_ids=excluded or None,
-        )
+        section = p.section_id if "section_id" in p.model_fields_set else ANY_SECTION
+        query: dict[str, Any] = {
+            "limit": p.limit,
+            "archived": p.archived,
+            "model_providers": p.model_providers or None,
+            "cwd": p.cwd,
+            "search_term": p.search_term,
+            "excluded_ids": excluded or None,
+            "section_id": section,
+        }
+        if p.sort_key == "section_position":
+            page = self._section_page(p.cursor, p.sort_direction or "asc", query)
+        else:
+            sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
+            page = self._list_page(
+                self._thread_view,
+                cursor=p.cursor,
+                sort_key=sort_key,
+                sort_direction=p.sort_direction or "desc",
+                **query,
+            )
         states = {t["id"]: self.manager.read_states.get(t["id"]) for t in page["data"]}
         return {**page, "readStates": {k: v for k, v in states.items() if v is not None}}
+
+    def _section_page(
+        self, cursor: str | None, direction: str, query: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A ``section_position`` page: the sections' own order, paged by offset."""
+        try:
+            offset = decode_offset("section_position", cursor) if cursor is not None else 0
+        except ValueError as exc:
+            raise invalid_request(str(exc)) from None
+        records, more = self.manager.store.list_by_section_position(
+            offset=offset, sort_direction="desc" if direction == "desc" else "asc", **query
+        )
+        return {
+            "data": [self._thread_view(r) for r in records],
+            "nextCursor": encode_offset("section_position", offset + len(records))
+            if more
+            else None,
+            "backwardsCursor": None,
+        }
 
     async def thread_search(self, ctx: RequestContext, p: ThreadSearchParams) -> dict[str, Any]:
         def result(rec: ThreadRecord) -> dict[str, Any]:
             snippet = search_snippet(p.search_term, rec.name, rec.preview)
-            return {"thread": self.manager.record_view(rec), "snippet": snippet}
+            return {"thread": self._thread_view(rec), "snippet": snippet}
 
         return self._list_page(
             result,
