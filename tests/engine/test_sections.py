@@ -139,6 +139,8 @@ async def test_sections_order_the_thread_list(transport: str, home: Path, model:
     # After a restart the sections, their order and the memberships are still there.
     async with open_client(transport, home, env=ENV) as c:
         assert ids(await c.call("thread/list", tui_listing(work["id"]))) == [t3, b]
+        resumed = await c.call("thread/resume", {"threadId": b})
+        assert resumed["thread"]["section"]["name"] == "Deep work"
         assert await c.call("threadSection/delete", {"sectionId": work["id"]}) == {}
         gone = [(await c.notification("thread/section/changed"))["params"] for _ in range(2)]
         assert {g["threadId"] for g in gone} == {t3, b}

@@ -293,7 +293,7 @@ class ThreadHandlers:
     def _response(self, thread: LoadedThread, turns: list[Any]) -> dict[str, Any]:
         s = thread.settings
         return {
-            "thread": thread.wire(turns),
+            "thread": {**thread.wire(turns), **self._section(thread.id)},
             "model": s.model,
             "modelProvider": s.provider,
             "serviceTier": None,
