@@ -26,7 +26,7 @@ from appserver.protocol.config_params import (
     ConfigValueWriteParams,
     SkillsConfigWriteParams,
 )
-from appserver.protocol.errors import RpcError, invalid_request
+from appserver.protocol.errors import RpcError, internal_error, invalid_request
 from appserver.protocol.registry import MethodRegistry
 from appserver.server.config import LoadedConfig
 from appserver.server.config_reload import LiveConfig
@@ -71,6 +71,8 @@ class ConfigWriteService:
                 )
             except ConfigWriteError as exc:
                 raise write_error(exc) from None
+            except OSError as exc:  # the disk refused the temporary file or the rename
+                raise internal_error(f"cannot write {self.writer.path}: {exc.strerror}") from None
             self.live.reload_file(result.values)
             return result
 
