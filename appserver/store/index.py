@@ -322,9 +322,10 @@ class ThreadStore:
         section_id: str | None = ANY_SECTION,
         **filters: Any,
     ) -> tuple[builtins.list[ThreadRecord], bool]:
-        """``thread/list`` with ``sortKey: section_position``: threads in their section's
-        order (``asc``: as placed; unsectioned threads last, most recent first), paged by
-        offset. Returns the page and whether more follow."""
+        """``thread/list`` with ``sortKey: section_position``: ``desc`` (the default, as
+        for every key) is the order threads were placed in their section, then unsectioned
+        threads most recent first; ``asc`` is the exact reverse. Paged by offset; returns the
+        page and whether more follow."""
         page_size = _page_size(limit)
         where, params = _filters(
             archived,
@@ -340,10 +341,10 @@ class ThreadStore:
             clause, values = member_filter(section_id)
             where.append(clause)
             params.extend(values)
-        order = "DESC" if sort_direction == "desc" else "ASC"
+        a, d = ("ASC", "DESC") if sort_direction == "desc" else ("DESC", "ASC")
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM threads WHERE {' AND '.join(where)} "
-            f"ORDER BY {POSITION_SQL} IS NULL, {POSITION_SQL} {order}, updated_at DESC, id "
+            f"ORDER BY {POSITION_SQL} IS NULL {a}, {POSITION_SQL} {a}, updated_at {d}, id {d} "
             "LIMIT ? OFFSET ?",
             (*params, page_size + 1, offset),
         ).fetchall()

@@ -173,8 +173,9 @@ async def test_provider_config_write_and_list(transport: str, home: Path, model:
         async with open_client(transport, home, env={**ENV, "GW_KEY": "sk-gw"}) as c:
             listed = await c.call("modelProvider/list", {})
             assert listed["defaultProviderId"] == "mock" and listed["canChangeDefault"] is True
-            ids = [p["id"] for p in listed["data"]]
-            assert "mock" in ids and "gw" not in ids
+            editable = {p["id"]: p["canEdit"] for p in listed["data"]}
+            assert editable["mock"] is True
+            assert editable["openai"] is False and editable["scripted"] is False
             written = await c.call(
                 "modelProvider/config/write",
                 {

@@ -99,8 +99,11 @@ async def test_sections_order_the_thread_list(transport: str, home: Path, model:
         assert ids(paged) == [t3, a] and paged["nextCursor"] is not None
         tail = await c.call("thread/list", tui_listing(work["id"], cursor=paged["nextCursor"]))
         assert ids(tail) == [b] and tail["nextCursor"] is None
+        # ``desc`` is the default (the section's order); ``asc`` reverses it.
         desc = await c.call("thread/list", tui_listing(work["id"], sortDirection="desc"))
-        assert ids(desc) == [b, a, t3]
+        assert ids(desc) == [t3, a, b]
+        asc = await c.call("thread/list", tui_listing(work["id"], sortDirection="asc"))
+        assert ids(asc) == [b, a, t3]
 
         # Out of the section: null lists the unsectioned, absent lists every thread.
         await c.call("thread/section/move", {"threadId": a, "sectionId": None})

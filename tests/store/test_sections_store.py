@@ -33,7 +33,7 @@ def test_sections_survive_reopen_and_index_rebuild(tmp_path: Path) -> None:
         found = store.sections.attachment("t1", "pr", "k")
         assert found is not None and found.payload == {"n": 1}
         records, more = store.list_by_section_position(
-            offset=0, limit=10, sort_direction="asc", section_id="s1"
+            offset=0, limit=10, sort_direction="desc", section_id="s1"
         )
         assert [r.id for r in records] == ["t2", "t1"] and more is False
 

@@ -103,13 +103,13 @@ class ModelProviderHandlers:
         )
 
     def _can_edit(self, provider_id: str) -> bool:
-        # The user file's own tables, and every non-built-in one; never a -c override.
+        # What ``write`` accepts: a provider of the user's own, not shadowed by a -c override.
         origins = self._config.origins
         shadowed = any(
             k.startswith(f"model_providers.{provider_id}.") and o == "override"
             for k, o in origins.items()
         )
-        return provider_id != "openai" and not shadowed
+        return provider_id not in BUILTIN_PROVIDER_IDS and not shadowed
 
     async def provider_list(
         self, ctx: RequestContext, p: ModelProviderListParams

@@ -463,7 +463,7 @@ class ThreadHandlers:
             "section_id": section,
         }
         if p.sort_key == "section_position":
-            page = self._section_page(p.cursor, p.sort_direction or "asc", query)
+            page = self._section_page(p.cursor, p.sort_direction or "desc", query)
         else:
             sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
             page = self._list_page(
