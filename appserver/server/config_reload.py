@@ -69,9 +69,16 @@ class LiveConfig:
         self.listeners: list[Callable[[LoadedConfig], None]] = []
 
     def validate(self, candidate: LoadedConfig) -> None:
-        """Raise ``ConfigError`` if the server would refuse to start with ``candidate``."""
-        providers_of(candidate)
+        """Raise ``ConfigError`` if the server would refuse to start with ``candidate``, or
+        if its default provider is not one it knows (every new thread would fail)."""
+        providers = providers_of(candidate)
         command_policy_of(candidate)
+        default = candidate.get("model_provider")
+        if isinstance(default, str) and default not in providers:
+            raise ConfigError(
+                f"invalid config {candidate.path}: `model_provider` = {default!r} is not a "
+                "configured provider (" + ", ".join(sorted(providers)) + ")"
+            )
 
     def reload_file(self, file_values: dict[str, Any]) -> None:
         """Take ``file_values`` (config.toml as just written) with the running overrides."""

@@ -111,6 +111,7 @@ async def test_stale_version_and_invalid_values_write_nothing(
             ("model_providers.mock.request_max_retries", "many"),
             ("model_providers.mock", "not a table"),
             ("sandbox_mode", 3),
+            ("model_provider", "no-such-provider"),
         ]:
             reply = await write(c, key, value)
             assert reply["error"]["code"] == -32600, (key, reply)
