@@ -3,7 +3,7 @@
 Owns ``App``: it builds the method registry from the handler groups, runs the processor's
 dispatch loop, and stops everything in order (pending server requests cancelled, tasks
 finished or cancelled within a bound). Transports attach to ``app.processor``. This module
-must never parse CLI arguments or touch signals; ``cli`` does that.
+must never parse CLI arguments or touch signals; ``appserver.cli`` and ``serve`` do that.
 
 Startup comes in two parts. ``App(...)`` builds only what answering ``initialize`` needs: the
 config, the processor, the startup warnings, and — when config.toml defines model providers —
@@ -129,6 +129,7 @@ class App:
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
+        from appserver.server.handlers.sections import SectionHandlers
         from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.startup import StartupHandlers
         from appserver.server.handlers.threads import ThreadHandlers
@@ -166,11 +167,11 @@ class App:
             context_window_for=self.catalog.context_window,
             skills=self.skills,
         )
-        ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
+        ThreadHandlers(config, self.catalog, self.manager, self.store.sections).register(
+            self.registry
+        )
         self._register_config_writes()
-        from appserver.server.handlers.sections import SectionHandlers
-
-        SectionHandlers(self.manager, self.processor.sender).register(self.registry)
+        SectionHandlers(self.manager, self.store.sections).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
         manager = self.manager

@@ -25,9 +25,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import ThreadAttachment, ThreadSection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS thread_sections (
@@ -57,6 +60,9 @@ CREATE TABLE IF NOT EXISTS thread_attachments (
 CREATE INDEX IF NOT EXISTS thread_attachments_by_identity
     ON thread_attachments (attachment_type, identity_key);
 """
+
+# A listing's ``section_id`` that lists every thread (None lists those in no section).
+ANY_SECTION = "*any*"
 
 # The section position of ``threads.id`` (NULL when the thread is in no section), for ORDER BY.
 POSITION_SQL = "(SELECT m.position FROM thread_section_members m WHERE m.thread_id = threads.id)"
@@ -102,8 +108,8 @@ class Section:
     name: str
     appearance: dict[str, Any] | None
 
-    def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "appearance": self.appearance}
+    def wire(self) -> ThreadSection:
+        return {"id": self.id, "name": self.name, "appearance": cast(Any, self.appearance)}
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ class Attachment:
     payload: Any
     created_at: int
 
-    def wire(self) -> dict[str, Any]:
+    def wire(self) -> ThreadAttachment:
         return {
             "id": self.id,
             "attachmentType": self.attachment_type,

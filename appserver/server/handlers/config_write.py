@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.processor import RequestContext
@@ -38,6 +38,9 @@ from appserver.server.config_write import (
     WriteResult,
     version_of,
 )
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import ConfigWriteResponse, SkillsConfigWriteResponse
 
 SKILLS_CHANGED = "skills/changed"
 
@@ -82,7 +85,7 @@ class ConfigWriteService:
         except ConfigWriteError as exc:
             raise write_error(exc) from None
 
-    def response(self, result: WriteResult, key_paths: Sequence[str]) -> dict[str, Any]:
+    def response(self, result: WriteResult, key_paths: Sequence[str]) -> ConfigWriteResponse:
         cfg = self.live.config
         shadowed = [k for k in key_paths if _overridden(cfg, k)]
         if not shadowed:
@@ -104,7 +107,7 @@ class ConfigWriteService:
                     "name": {"type": "sessionFlags"},
                     "version": version_of(overrides),
                 },
-                "effectiveValue": cfg.get(key),
+                "effectiveValue": cast(Any, cfg.get(key)),
             },
         }
 
@@ -133,18 +136,37 @@ class ConfigWriteHandlers:
         self._config_changed(service.live.config)
 
     def register(self, r: MethodRegistry) -> None:
-        r.register("config/value/write", ConfigValueWriteParams, self.value_write)
-        r.register("config/batchWrite", ConfigBatchWriteParams, self.batch_write)
-        r.register("skills/config/write", SkillsConfigWriteParams, self.skills_write)
+        r.register(
+            "config/value/write",
+            ConfigValueWriteParams,
+            self.value_write,
+            result="ConfigWriteResponse",
+        )
+        r.register(
+            "config/batchWrite",
+            ConfigBatchWriteParams,
+            self.batch_write,
+            result="ConfigWriteResponse",
+        )
+        r.register(
+            "skills/config/write",
+            SkillsConfigWriteParams,
+            self.skills_write,
+            result="SkillsConfigWriteResponse",
+        )
 
-    async def value_write(self, ctx: RequestContext, p: ConfigValueWriteParams) -> dict[str, Any]:
+    async def value_write(
+        self, ctx: RequestContext, p: ConfigValueWriteParams
+    ) -> ConfigWriteResponse:
         edit = Edit(p.key_path, p.value, p.merge_strategy)
         result = await self.service.write(
             [edit], expected_version=p.expected_version, file_path=p.file_path
         )
         return self.service.response(result, [p.key_path])
 
-    async def batch_write(self, ctx: RequestContext, p: ConfigBatchWriteParams) -> dict[str, Any]:
+    async def batch_write(
+        self, ctx: RequestContext, p: ConfigBatchWriteParams
+    ) -> ConfigWriteResponse:
         # Every write reloads the server's own state (providers, defaults for new threads);
         # ``reloadUserConfig`` asks for loaded threads too, which follow provider changes
         # already and keep their session settings (model, effort), as the schema says.
@@ -154,7 +176,9 @@ class ConfigWriteHandlers:
         )
         return self.service.response(result, [e.key_path for e in p.edits])
 
-    async def skills_write(self, ctx: RequestContext, p: SkillsConfigWriteParams) -> dict[str, Any]:
+    async def skills_write(
+        self, ctx: RequestContext, p: SkillsConfigWriteParams
+    ) -> SkillsConfigWriteResponse:
         if (p.path is None) == (p.name is None):
             raise invalid_request("Invalid request: give exactly one of `path` or `name`")
         if p.path is not None and not Path(p.path).is_absolute():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appserver.core.processor import RequestContext
 from appserver.engine.providers.config import BUILTIN_PROVIDER_IDS, ProviderInfo
@@ -35,6 +35,17 @@ from appserver.server.config_write import Edit
 from appserver.server.handlers.config_write import ConfigWriteService
 from appserver.store.redaction import redact_url_credentials
 
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        ExperimentalFeature,
+        ExperimentalFeatureEnablementSetResponse,
+        ExperimentalFeatureListResponse,
+        ModelProviderCapabilitiesReadResponse,
+        ModelProviderConfigWriteResponse,
+        ModelProviderListResponse,
+        ModelProviderSummary,
+    )
+
 DEFAULT_PAGE = 50
 NEW_PROVIDER_ID = "custom-gateway"
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -51,7 +62,7 @@ class Feature:
 FEATURES: tuple[Feature, ...] = (Feature("shell_tool", "stable", True),)
 
 
-def provider_summary(info: ProviderInfo, can_edit: bool) -> dict[str, Any]:
+def provider_summary(info: ProviderInfo, can_edit: bool) -> ModelProviderSummary:
     if info.id == "openai":
         settings: dict[str, Any] = {"type": "openai"}
     else:
@@ -68,7 +79,7 @@ def provider_summary(info: ProviderInfo, can_edit: bool) -> dict[str, Any]:
         "name": info.name,
         "baseUrl": base_url if safe else None,
         "canEdit": can_edit,
-        "settings": settings,
+        "settings": cast("Any", settings),
     }
 
 
@@ -83,22 +94,39 @@ class ModelProviderHandlers:
 
     def register(self, r: MethodRegistry) -> None:
         i = Scope.INLINE
-        r.register("modelProvider/list", ModelProviderListParams, self.provider_list, scope=i)
+        r.register(
+            "modelProvider/list",
+            ModelProviderListParams,
+            self.provider_list,
+            result="ModelProviderListResponse",
+            scope=i,
+        )
         r.register(
             "modelProvider/capabilities/read",
             ModelProviderCapabilitiesReadParams,
             self.capabilities,
+            result="ModelProviderCapabilitiesReadResponse",
             scope=i,
             params_optional=True,
         )
-        r.register("modelProvider/config/write", ModelProviderConfigWriteParams, self.write)
         r.register(
-            "experimentalFeature/list", ExperimentalFeatureListParams, self.features, scope=i
+            "modelProvider/config/write",
+            ModelProviderConfigWriteParams,
+            self.write,
+            result="ModelProviderConfigWriteResponse",
+        )
+        r.register(
+            "experimentalFeature/list",
+            ExperimentalFeatureListParams,
+            self.features,
+            result="ExperimentalFeatureListResponse",
+            scope=i,
         )
         r.register(
             "experimentalFeature/enablement/set",
             ExperimentalFeatureEnablementSetParams,
             self.set_enablement,
+            result="ExperimentalFeatureEnablementSetResponse",
             scope=i,
         )
 
@@ -113,7 +141,7 @@ class ModelProviderHandlers:
 
     async def provider_list(
         self, ctx: RequestContext, p: ModelProviderListParams
-    ) -> dict[str, Any]:
+    ) -> ModelProviderListResponse:
         cat = self.catalog
         data = [provider_summary(info, self._can_edit(pid)) for pid, info in cat.providers.items()]
         return {
@@ -124,13 +152,15 @@ class ModelProviderHandlers:
 
     async def capabilities(
         self, ctx: RequestContext, p: ModelProviderCapabilitiesReadParams
-    ) -> dict[str, Any]:
+    ) -> ModelProviderCapabilitiesReadResponse:
         if p.model_provider is not None and not self.catalog.has(p.model_provider):
             raise invalid_request(f"unknown model provider: {p.model_provider}")
         # The engine offers the model neither hosted tool, whatever the provider.
         return {"imageGeneration": False, "webSearch": False}
 
-    async def write(self, ctx: RequestContext, p: ModelProviderConfigWriteParams) -> dict[str, Any]:
+    async def write(
+        self, ctx: RequestContext, p: ModelProviderConfigWriteParams
+    ) -> ModelProviderConfigWriteResponse:
         s = p.settings
         if s.type != "customGateway":
             raise invalid_request(
@@ -180,17 +210,17 @@ class ModelProviderHandlers:
 
     async def features(
         self, ctx: RequestContext, p: ExperimentalFeatureListParams
-    ) -> dict[str, Any]:
+    ) -> ExperimentalFeatureListResponse:
         start = 0
         if p.cursor is not None:
             if not p.cursor.isdigit() or int(p.cursor) > len(FEATURES):
                 raise invalid_request(f"invalid cursor: {p.cursor}")
             start = int(p.cursor)
         end = min(len(FEATURES), start + (p.limit or DEFAULT_PAGE))
-        data = [
+        data: list[ExperimentalFeature] = [
             {
                 "name": f.name,
-                "stage": f.stage,
+                "stage": cast("Any", f.stage),
                 "displayName": None,
                 "description": None,
                 "announcement": None,
@@ -203,7 +233,7 @@ class ModelProviderHandlers:
 
     async def set_enablement(
         self, ctx: RequestContext, p: ExperimentalFeatureEnablementSetParams
-    ) -> dict[str, Any]:
+    ) -> ExperimentalFeatureEnablementSetResponse:
         known = {f.name for f in FEATURES}
         unknown = sorted(set(p.enablement) - known)
         if unknown:

@@ -3,17 +3,16 @@
 ``thread/attachmentOwner/list``.
 
 Owns these handlers and their registration, the ids of new sections and attachments
-(UUIDv7), the ``thread/section/changed`` and ``thread/attachment/updated`` broadcasts, and
-``section_fields``: the ``section`` / ``sectionEnteredAt`` of a ``Thread`` object. The rows
-live in the store (``store.sections``). A thread is known when it is loaded or indexed; an
+(UUIDv7), and the ``thread/section/changed`` and ``thread/attachment/updated`` broadcasts. The
+rows live in the store (``store.sections``, handed over at assembly); a ``Thread``'s
+``section`` fields are ``server.views``'s. A thread is known when it is loaded or indexed; an
 unknown thread or section is -32600. It must never touch a rollout file.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.processor import RequestContext
 from appserver.engine.ids import uuid7
 from appserver.engine.manager import ThreadManager
@@ -39,17 +38,24 @@ from appserver.store.sections import (
     page_size,
 )
 
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        ThreadAttachmentAddResponse,
+        ThreadAttachmentListResponse,
+        ThreadAttachmentOperation,
+        ThreadAttachmentOwnerListResponse,
+        ThreadAttachmentRemoveResponse,
+        ThreadAttachmentUpdatedNotification,
+        ThreadSectionCreateResponse,
+        ThreadSectionDeleteResponse,
+        ThreadSectionListResponse,
+        ThreadSectionMoveResponse,
+        ThreadSectionUpdateResponse,
+    )
+
 SECTION_CHANGED = "thread/section/changed"
 ATTACHMENT_UPDATED = "thread/attachment/updated"
 MAX_NAME = 200
-
-
-def section_fields(sections: SectionStore, thread_id: str) -> dict[str, Any]:
-    """The ``Thread`` object's section fields for ``thread_id``."""
-    found = sections.membership(thread_id)
-    if found is None:
-        return {"section": None, "sectionEnteredAt": None}
-    return {"section": found.section.wire(), "sectionEnteredAt": found.entered_at}
 
 
 def _offset(kind: str, p: PageParams) -> int:
@@ -75,34 +81,84 @@ def _name(name: str) -> str:
 
 
 class SectionHandlers:
-    def __init__(self, manager: ThreadManager, sender: OutgoingMessageSender) -> None:
+    def __init__(self, manager: ThreadManager, sections: SectionStore) -> None:
         self.manager = manager
-        self.sections = manager.store.sections
-        self.sender = sender
+        self.sections = sections
 
     def register(self, r: MethodRegistry) -> None:
         i, c, t = Scope.INLINE, Scope.CONCURRENT, Scope.THREAD
-        r.register("threadSection/list", ThreadSectionListParams, self.section_list, scope=i)
-        r.register("threadSection/create", ThreadSectionCreateParams, self.create, scope=c)
-        r.register("threadSection/update", ThreadSectionUpdateParams, self.update, scope=c)
-        r.register("threadSection/delete", ThreadSectionDeleteParams, self.delete, scope=c)
-        r.register("thread/section/move", ThreadSectionMoveParams, self.move, scope=t)
-        r.register("thread/attachment/add", ThreadAttachmentAddParams, self.attach, scope=t)
         r.register(
-            "thread/attachment/list", ThreadAttachmentListParams, self.attachment_list, scope=i
+            "threadSection/list",
+            ThreadSectionListParams,
+            self.section_list,
+            result="ThreadSectionListResponse",
+            scope=i,
         )
-        r.register("thread/attachment/remove", ThreadAttachmentRemoveParams, self.detach, scope=t)
         r.register(
-            "thread/attachmentOwner/list", ThreadAttachmentOwnerListParams, self.owners, scope=i
+            "threadSection/create",
+            ThreadSectionCreateParams,
+            self.create,
+            result="ThreadSectionCreateResponse",
+            scope=c,
+        )
+        r.register(
+            "threadSection/update",
+            ThreadSectionUpdateParams,
+            self.update,
+            result="ThreadSectionUpdateResponse",
+            scope=c,
+        )
+        r.register(
+            "threadSection/delete",
+            ThreadSectionDeleteParams,
+            self.delete,
+            result="ThreadSectionDeleteResponse",
+            scope=c,
+        )
+        r.register(
+            "thread/section/move",
+            ThreadSectionMoveParams,
+            self.move,
+            result="ThreadSectionMoveResponse",
+            scope=t,
+        )
+        r.register(
+            "thread/attachment/add",
+            ThreadAttachmentAddParams,
+            self.attach,
+            result="ThreadAttachmentAddResponse",
+            scope=t,
+        )
+        r.register(
+            "thread/attachment/list",
+            ThreadAttachmentListParams,
+            self.attachment_list,
+            result="ThreadAttachmentListResponse",
+            scope=i,
+        )
+        r.register(
+            "thread/attachment/remove",
+            ThreadAttachmentRemoveParams,
+            self.detach,
+            result="ThreadAttachmentRemoveResponse",
+            scope=t,
+        )
+        r.register(
+            "thread/attachmentOwner/list",
+            ThreadAttachmentOwnerListParams,
+            self.owners,
+            result="ThreadAttachmentOwnerListResponse",
+            scope=i,
         )
 
     def _require_thread(self, thread_id: str) -> None:
-        if thread_id in self.manager.loaded or self.manager.store.get(thread_id) is not None:
-            return
-        raise invalid_request(f"thread not found: {thread_id}")
+        if not self.manager.exists(thread_id):
+            raise invalid_request(f"thread not found: {thread_id}")
 
     # -- sections ---------------------------------------------------------------------------
-    async def section_list(self, ctx: RequestContext, p: ThreadSectionListParams) -> dict[str, Any]:
+    async def section_list(
+        self, ctx: RequestContext, p: ThreadSectionListParams
+    ) -> ThreadSectionListResponse:
         offset = _offset("sections", p)
         found, more = self.sections.sections(offset, page_size(p.limit))
         return {
@@ -110,12 +166,16 @@ class SectionHandlers:
             "nextCursor": _next("sections", offset, len(found), more),
         }
 
-    async def create(self, ctx: RequestContext, p: ThreadSectionCreateParams) -> dict[str, Any]:
+    async def create(
+        self, ctx: RequestContext, p: ThreadSectionCreateParams
+    ) -> ThreadSectionCreateResponse:
         appearance = p.appearance.model_dump() if p.appearance is not None else None
         section = self.sections.create(uuid7(), _name(p.name), appearance)
         return {"section": section.wire()}
 
-    async def update(self, ctx: RequestContext, p: ThreadSectionUpdateParams) -> dict[str, Any]:
+    async def update(
+        self, ctx: RequestContext, p: ThreadSectionUpdateParams
+    ) -> ThreadSectionUpdateResponse:
         keep = "appearance" not in p.model_fields_set
         appearance = p.appearance.model_dump() if p.appearance is not None else None
         try:
@@ -124,16 +184,20 @@ class SectionHandlers:
             raise invalid_request(f"section not found: {p.section_id}") from None
         return {"section": section.wire()}
 
-    async def delete(self, ctx: RequestContext, p: ThreadSectionDeleteParams) -> dict[str, Any]:
+    async def delete(
+        self, ctx: RequestContext, p: ThreadSectionDeleteParams
+    ) -> ThreadSectionDeleteResponse:
         try:
             members = self.sections.delete(p.section_id)
         except KeyError:
             raise invalid_request(f"section not found: {p.section_id}") from None
         for thread_id in members:
-            await self.sender.broadcast(SECTION_CHANGED, {"threadId": thread_id, "sectionId": None})
+            await ctx.broadcast(SECTION_CHANGED, {"threadId": thread_id, "sectionId": None})
         return {}
 
-    async def move(self, ctx: RequestContext, p: ThreadSectionMoveParams) -> dict[str, Any]:
+    async def move(
+        self, ctx: RequestContext, p: ThreadSectionMoveParams
+    ) -> ThreadSectionMoveResponse:
         self._require_thread(p.thread_id)
         try:
             self.sections.move(p.thread_id, p.section_id, p.before_thread_id)
@@ -141,36 +205,37 @@ class SectionHandlers:
             raise invalid_request(f"section not found: {p.section_id}") from None
         except ValueError as exc:
             raise invalid_request(f"Invalid request: {exc}") from None
-        await self.sender.broadcast(
-            SECTION_CHANGED, {"threadId": p.thread_id, "sectionId": p.section_id}
-        )
+        await ctx.broadcast(SECTION_CHANGED, {"threadId": p.thread_id, "sectionId": p.section_id})
         return {}
 
     # -- attachments ------------------------------------------------------------------------
-    async def _announce(self, found: Attachment, operation: str) -> None:
-        await self.sender.broadcast(
-            ATTACHMENT_UPDATED,
-            {
-                "threadId": found.thread_id,
-                "attachmentId": found.id,
-                "attachmentType": found.attachment_type,
-                "identityKey": found.identity_key,
-                "operation": operation,
-            },
-        )
+    @staticmethod
+    async def _announce(
+        ctx: RequestContext, found: Attachment, operation: ThreadAttachmentOperation
+    ) -> None:
+        params: ThreadAttachmentUpdatedNotification = {
+            "threadId": found.thread_id,
+            "attachmentId": found.id,
+            "attachmentType": found.attachment_type,
+            "identityKey": found.identity_key,
+            "operation": operation,
+        }
+        await ctx.broadcast(ATTACHMENT_UPDATED, cast("dict[str, Any]", params))
 
-    async def attach(self, ctx: RequestContext, p: ThreadAttachmentAddParams) -> dict[str, Any]:
+    async def attach(
+        self, ctx: RequestContext, p: ThreadAttachmentAddParams
+    ) -> ThreadAttachmentAddResponse:
         self._require_thread(p.thread_id)
         found, created = self.sections.add_attachment(
             uuid7(), p.thread_id, p.attachment_type, p.identity_key, p.payload
         )
         if created:
-            await self._announce(found, "created")
+            await self._announce(ctx, found, "created")
         return {"attachment": found.wire(), "outcome": "created" if created else "existing"}
 
     async def attachment_list(
         self, ctx: RequestContext, p: ThreadAttachmentListParams
-    ) -> dict[str, Any]:
+    ) -> ThreadAttachmentListResponse:
         self._require_thread(p.thread_id)
         offset = _offset("attachments", p)
         found, more = self.sections.attachments(p.thread_id, offset, page_size(p.limit))
@@ -179,17 +244,19 @@ class SectionHandlers:
             "nextCursor": _next("attachments", offset, len(found), more),
         }
 
-    async def detach(self, ctx: RequestContext, p: ThreadAttachmentRemoveParams) -> dict[str, Any]:
+    async def detach(
+        self, ctx: RequestContext, p: ThreadAttachmentRemoveParams
+    ) -> ThreadAttachmentRemoveResponse:
         self._require_thread(p.thread_id)
         found = self.sections.remove_attachment(p.thread_id, p.attachment_type, p.identity_key)
         # Removing what is not there is a success with nothing to announce (a retry is safe).
         if found is not None:
-            await self._announce(found, "deleted")
+            await self._announce(ctx, found, "deleted")
         return {}
 
     async def owners(
         self, ctx: RequestContext, p: ThreadAttachmentOwnerListParams
-    ) -> dict[str, Any]:
+    ) -> ThreadAttachmentOwnerListResponse:
         offset = _offset("owners", p)
         found, more = self.sections.owners(
             p.attachment_type, p.identity_key, p.archived, offset, page_size(p.limit)
