@@ -3,7 +3,8 @@
 Owns ``ThreadStore``, the one object the engine uses for persisted threads: its lifecycle
 (open = reconcile), record updates, paged listing, and archive/unarchive/delete file moves.
 The pieces live beside it: ``layout`` (paths), ``sqlite_index`` (schema and statements),
-``reconcile`` (files → index), ``record`` (``ThreadRecord``), ``paging`` (cursors).
+``reconcile`` (files → index), ``record`` (``ThreadRecord``), ``paging`` (cursors),
+``sections`` (thread sections and attachments, ``self.sections``).
 
 The rollout files are the source of truth; the index is a cache that is reconciled with
 them every time the store is opened (and rebuilt outright if it is missing or corrupt), so

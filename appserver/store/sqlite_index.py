@@ -2,7 +2,8 @@
 
 Owns the ``threads`` table (schema and version), opening the database (0600 files, WAL,
 health check, rebuild of a corrupt or outdated file), mapping rows to and from
-``ThreadRecord``, and every SQL statement run on it.
+``ThreadRecord``, and every SQL statement run on it (the listing's section filter and
+order use ``store.sections``' fragments; that module owns the section tables).
 Must never: look at rollout files (reconciliation does), decide what a record should hold,
 or hold a transaction open across calls. Every function is one short synchronous statement
 (or one ``transaction``) on a connection in autocommit mode.
