@@ -138,6 +138,11 @@ class ThreadManager:
         backwards = encode_cursor(records[0], query["sort_key"]) if records else None
         return records, next_cursor, backwards
 
+    def list_stored_by_section(self, **query: Any) -> tuple[list[ThreadRecord], bool]:
+        """A page of stored threads in section order
+        (``ThreadStore.list_by_section_position``'s query) and whether more follow."""
+        return self.store.list_by_section_position(**query)
+
     def read_state(self, thread_id: str) -> ThreadReadState | None:
         """Where the user stopped reading the thread (``ThreadReadState``); None: all read."""
         return cast("ThreadReadState | None", self.read_states.get(thread_id))
@@ -546,7 +551,7 @@ class ThreadManager:
             return None
         if changed:
             await self.outbox.broadcast("skills/changed", {})
-        return TurnSkills.of(found.skills)
+        return TurnSkills.of([s for s in found.skills if s.enabled])
 
     async def launch_body(
         self,

@@ -95,8 +95,15 @@ def resolve_thread(
     p: ThreadOverrides, defaults: Defaults, base: ThreadSettings | None = None
 ) -> ThreadSettings:
     """The settings a thread runs with: ``p``'s overrides, its ``config`` map, then ``base``
-    (the thread resumed or forked), then ``defaults``."""
-    extra = merge_overrides(p.config or {})
+    (the thread resumed or forked), then ``defaults``. The server's ``[features]`` switches
+    come first in the ``config`` map: the request's own entries win."""
+    features = defaults.config("features")
+    seed = (
+        {f"features.{k}": v for k, v in features.items() if isinstance(v, bool)}
+        if isinstance(features, dict)
+        else {}
+    )
+    extra = merge_overrides({**seed, **(p.config or {})})
     _check_config_overrides(extra)
     # Not inherited on fork nor kept on disk: each request's own map decides (as Codex).
     tools = tool_switches(extra, p.environments)

@@ -131,6 +131,7 @@ class App:
         from appserver.server.handlers.goals import GoalHandlers
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
         from appserver.server.handlers.review import ReviewHandlers
+        from appserver.server.handlers.sections import SectionHandlers
         from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.startup import StartupHandlers
         from appserver.server.handlers.thread_updates import ThreadUpdateHandlers
@@ -169,7 +170,11 @@ class App:
             context_window_for=self.catalog.context_window,
             skills=self.skills,
         )
-        ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
+        ThreadHandlers(config, self.catalog, self.manager, self.store.sections).register(
+            self.registry
+        )
+        self._register_config_writes()
+        SectionHandlers(self.manager, self.store.sections).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
         ThreadUpdateHandlers(self.manager).register(self.registry)
@@ -179,6 +184,17 @@ class App:
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
         self.loaded = True
+
+    def _register_config_writes(self) -> None:
+        """Config writes, and the provider and feature views on the same live config."""
+        from appserver.server.config_reload import LiveConfig
+        from appserver.server.handlers.config_write import ConfigWriteHandlers, ConfigWriteService
+        from appserver.server.handlers.model_providers import ModelProviderHandlers
+
+        live = LiveConfig(self.config, self.catalog, self.models, self.manager)
+        service = ConfigWriteService(live)
+        ConfigWriteHandlers(service, self.skills, self.processor.sender).register(self.registry)
+        ModelProviderHandlers(self.catalog, service).register(self.registry)
 
     async def _connection_closed(self, conn: Any) -> None:
         # Threads a departing client watched start their idle-unload clock; running turns

@@ -1,11 +1,11 @@
 """The replies of the thread and turn methods, built from engine objects and engine views.
 
 Owns the reply shapes (``thread/start``, ``thread/fork`` and ``thread/resume``'s settings
-reply, ``turn/start``'s, the ``thread/turns/list`` page), the ``thread/search`` snippet, and
-the opaque turn cursors. The ``Thread``, ``ThreadStatus`` and ``Turn`` inside
-them come from ``engine.views`` (one place each). Typed with ``protocol.wire_types`` and
-``protocol.wire_extra`` (imported for ``mypy`` only). Pure functions: it must never do I/O,
-send anything, or decide what the engine does.
+reply, ``turn/start``'s, the ``thread/turns/list`` page), a thread's section fields, the
+``thread/search`` snippet, and the opaque turn cursors. The ``Thread``, ``ThreadStatus`` and
+``Turn`` inside them come from ``engine.views`` (one place each). Typed with
+``protocol.wire_types`` and ``protocol.wire_extra`` (imported for ``mypy`` only). Pure
+functions: it must never do I/O, send anything, or decide what the engine does.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from appserver.engine import views
 from appserver.engine.thread_state import ActiveTurn, LoadedThread
 from appserver.engine.tools import sandbox
 from appserver.protocol.errors import invalid_request
+from appserver.store.sections import Membership
 
 if TYPE_CHECKING:
     from appserver.protocol.wire_extra import ThreadResumeResult, ThreadStartResult
     from appserver.protocol.wire_types import (
         AskForApproval,
         SandboxPolicy,
+        Thread,
         ThreadTurnsListResponse,
         Turn,
         TurnItemsView,
@@ -74,6 +76,17 @@ def thread_resume_reply(
     reply["itemsBackwardsCursor"] = items_cursor
     reply["initialTurnsPage"] = None
     return reply
+
+
+def with_section(thread: Thread, membership: Membership | None) -> Thread:
+    """``thread`` (changed in place) with the section it is in and since when, or nulls."""
+    if membership is None:
+        thread["section"] = None
+        thread["sectionEnteredAt"] = None
+    else:
+        thread["section"] = membership.section.wire()
+        thread["sectionEnteredAt"] = membership.entered_at
+    return thread
 
 
 def turn_reply(turn: ActiveTurn) -> TurnStartResponse:

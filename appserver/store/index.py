@@ -3,7 +3,8 @@
 Owns ``ThreadStore``, the one object the engine uses for persisted threads: its lifecycle
 (open = reconcile), record updates, paged listing, and archive/unarchive/delete file moves.
 The pieces live beside it: ``layout`` (paths), ``sqlite_index`` (schema and statements),
-``reconcile`` (files → index), ``record`` (``ThreadRecord``), ``paging`` (cursors).
+``reconcile`` (files → index), ``record`` (``ThreadRecord``), ``paging`` (cursors),
+``sections`` (thread sections and attachments, ``self.sections``).
 
 The rollout files are the source of truth; the index is a cache that is reconciled with
 them every time the store is opened (and rebuilt outright if it is missing or corrupt), so
@@ -28,6 +29,7 @@ from appserver.store import sqlite_index as sql
 from appserver.store.layout import Layout
 from appserver.store.paging import SortDirection, SortKey
 from appserver.store.record import ThreadRecord
+from appserver.store.sections import ANY_SECTION, SectionStore
 
 
 class ThreadStore:
@@ -46,6 +48,8 @@ class ThreadStore:
         private.ensure_home(self.home)
         self._db: sqlite3.Connection
         self._open_index()
+        # Sections and attachments: tables of their own in the same file (store.sections).
+        self.sections = SectionStore(self._db)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -107,6 +111,7 @@ class ThreadStore:
         search_term: str | None = None,
         source_kinds: Sequence[str] | None = None,
         excluded_ids: Sequence[str] | None = None,
+        section_id: str | None = ANY_SECTION,
     ) -> tuple[builtins.list[ThreadRecord], str | None]:
         """One page of threads and the cursor of the next page (None on the last page).
 
@@ -114,7 +119,8 @@ class ThreadStore:
         ``model_providers`` / ``cwd`` / ``source_kinds`` mean no filter (mapping the
         protocol's default source kinds is the caller's business). ``search_term`` is a
         case-insensitive substring match on preview and name. ``excluded_ids`` are left out
-        before the page is cut.
+        before the page is cut. ``section_id`` (default: any) keeps the threads of that
+        section, None those in no section.
         """
         return sql.list_page(
             self._db,
@@ -128,6 +134,39 @@ class ThreadStore:
             search_term=search_term,
             source_kinds=source_kinds,
             excluded_ids=excluded_ids,
+            section_id=section_id,
+        )
+
+    def list_by_section_position(
+        self,
+        *,
+        offset: int,
+        limit: int | None,
+        sort_direction: SortDirection,
+        archived: bool | None = None,
+        model_providers: Sequence[str] | None = None,
+        cwd: str | Sequence[str] | None = None,
+        search_term: str | None = None,
+        source_kinds: Sequence[str] | None = None,
+        excluded_ids: Sequence[str] | None = None,
+        section_id: str | None = ANY_SECTION,
+    ) -> tuple[builtins.list[ThreadRecord], bool]:
+        """``thread/list`` with ``sortKey: section_position``: ``desc`` (the default, as
+        for every key) is the order threads were placed in their section, then unsectioned
+        threads most recent first; ``asc`` is the exact reverse. Paged by offset; returns the
+        page and whether more follow."""
+        return sql.list_by_section_position(
+            self._db,
+            offset=offset,
+            limit=limit,
+            sort_direction=sort_direction,
+            archived=archived,
+            model_providers=model_providers,
+            cwd=cwd,
+            search_term=search_term,
+            source_kinds=source_kinds,
+            excluded_ids=excluded_ids,
+            section_id=section_id,
         )
 
     # ----------------------------------------------------------------- archive
@@ -154,6 +193,7 @@ class ThreadStore:
         rec = self._require(thread_id)
         rec.path.unlink(missing_ok=True)
         sql.delete(self._db, thread_id)
+        self.sections.forget_thread(thread_id)
 
     def _require(self, thread_id: str) -> ThreadRecord:
         rec = self.get(thread_id)

@@ -2,7 +2,8 @@
 
 Owns the ``threads`` table (schema and version), opening the database (0600 files, WAL,
 health check, rebuild of a corrupt or outdated file), mapping rows to and from
-``ThreadRecord``, and every SQL statement run on it.
+``ThreadRecord``, and every SQL statement run on it (the listing's section filter and
+order use ``store.sections``' fragments; that module owns the section tables).
 Must never: look at rollout files (reconciliation does), decide what a record should hold,
 or hold a transaction open across calls. Every function is one short synchronous statement
 (or one ``transaction``) on a connection in autocommit mode.
@@ -23,6 +24,7 @@ import orjson
 from appserver.store import private
 from appserver.store.paging import SortDirection, SortKey, decode_cursor, encode_cursor, page_size
 from appserver.store.record import ThreadRecord
+from appserver.store.sections import ANY_SECTION, POSITION_SQL, member_filter
 
 logger = logging.getLogger("appserver.store")
 
@@ -252,6 +254,7 @@ def list_page(
     search_term: str | None,
     source_kinds: Sequence[str] | None,
     excluded_ids: Sequence[str] | None,
+    section_id: str | None = ANY_SECTION,
 ) -> tuple[list[ThreadRecord], str | None]:
     """One page of rows and the next page's cursor (see ``ThreadStore.list``)."""
     column = _SORT_COLUMNS.get(sort_key)
@@ -261,9 +264,7 @@ def list_page(
         raise ValueError(f"invalid sort direction: {sort_direction!r}")
     size = page_size(limit)
     where, params = _filters(archived, model_providers, cwd, search_term, source_kinds)
-    if excluded_ids:
-        where.append(f"id NOT IN ({', '.join('?' * len(excluded_ids))})")
-        params.extend(excluded_ids)
+    _exclude(where, params, excluded_ids, section_id)
     if cursor is not None:
         value, after_id = decode_cursor(cursor, sort_key)
         op = "<" if sort_direction == "desc" else ">"
@@ -278,6 +279,35 @@ def list_page(
     records = [_row_to_record(row) for row in rows[:size]]
     has_more = len(rows) > size
     return records, encode_cursor(records[-1], sort_key) if has_more else None
+
+
+def list_by_section_position(
+    db: sqlite3.Connection,
+    *,
+    offset: int,
+    limit: int | None,
+    sort_direction: SortDirection,
+    archived: bool | None,
+    model_providers: Sequence[str] | None,
+    cwd: str | Sequence[str] | None,
+    search_term: str | None,
+    source_kinds: Sequence[str] | None,
+    excluded_ids: Sequence[str] | None,
+    section_id: str | None,
+) -> tuple[list[ThreadRecord], bool]:
+    """One offset page in section order and whether more follow (see
+    ``ThreadStore.list_by_section_position``)."""
+    size = page_size(limit)
+    where, params = _filters(archived, model_providers, cwd, search_term, source_kinds)
+    _exclude(where, params, excluded_ids, section_id)
+    a, d = ("ASC", "DESC") if sort_direction == "desc" else ("DESC", "ASC")
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM threads WHERE {' AND '.join(where)} "
+        f"ORDER BY {POSITION_SQL} IS NULL {a}, {POSITION_SQL} {a}, updated_at {d}, id {d} "
+        "LIMIT ? OFFSET ?",
+        (*params, size + 1, offset),
+    ).fetchall()
+    return [_row_to_record(row) for row in rows[:size]], len(rows) > size
 
 
 # ------------------------------------------------------------------ mapping
@@ -348,6 +378,22 @@ def _filters(
         where.append("(instr(search_preview, ?) > 0 OR instr(search_name, ?) > 0)")
         params.extend((search_term.casefold(), search_term.casefold()))
     return where, params
+
+
+def _exclude(
+    where: list[str],
+    params: list[Any],
+    excluded_ids: Sequence[str] | None,
+    section_id: str | None,
+) -> None:
+    """Add the listing's ``excluded_ids`` and section filters to ``where`` / ``params``."""
+    if excluded_ids:
+        where.append(f"id NOT IN ({', '.join('?' * len(excluded_ids))})")
+        params.extend(excluded_ids)
+    if section_id != ANY_SECTION:
+        clause, values = member_filter(section_id)
+        where.append(clause)
+        params.extend(values)
 
 
 def _fold(text: str | None) -> str:

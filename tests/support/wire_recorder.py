@@ -68,6 +68,16 @@ class _Models:
             params = member.model_fields["params"].annotation
             if isinstance(params, type) and issubclass(params, BaseModel):
                 self.notifications.setdefault(method, params)
+        # Stable in the schema (``ThreadSectionChangedNotification``), missing from the SDK.
+        self.notifications.setdefault(
+            "thread/section/changed",
+            create_model(
+                "ThreadSectionChangedNotification",
+                __config__=ConfigDict(extra="forbid"),
+                threadId=(str, ...),
+                sectionId=(str | None, ...),
+            ),
+        )
         # Response models: the schema names each method's response after its params
         # (``ThreadStartParams`` → ``ThreadStartResponse``).
         self.responses: dict[str, type[BaseModel] | None] = {}
@@ -81,6 +91,9 @@ class _Models:
         for method, name in {
             "account/logout": "LogoutAccountResponse",
             "configRequirements/read": "ConfigRequirementsReadResponse",
+            # Both config writes answer the schema's one ``ConfigWriteResponse``.
+            "config/value/write": "ConfigWriteResponse",
+            "config/batchWrite": "ConfigWriteResponse",
         }.items():
             response = getattr(v2_all, name, None)
             if self.responses.get(method) is None and isinstance(response, type):
@@ -98,6 +111,46 @@ class _Models:
             )
         self.responses.update(_experimental_responses(v2_all))
         self.server_requests = _server_request_models(v2_all)
+
+
+def _model_provider_summary() -> type[BaseModel]:
+    """The schema's ``ModelProviderSummary`` (its ``settings`` union checked by tag)."""
+    strict = ConfigDict(extra="forbid")
+    auth = Annotated[
+        create_model("NoneGatewayAuth", __config__=strict, mode=(Literal["none"], ...))
+        | create_model(
+            "EnvGatewayAuth",
+            __config__=strict,
+            mode=(Literal["environmentVariable"], ...),
+            envKey=(str, ...),
+        )
+        | create_model(
+            "ExternalGatewayAuth",
+            __config__=strict,
+            mode=(Literal["externallyConfigured"], ...),
+            envKey=(str | None, None),
+        ),
+        Field(discriminator="mode"),
+    ]
+    settings = Annotated[
+        create_model("OpenaiProviderSettings", __config__=strict, type=(Literal["openai"], ...))
+        | create_model(
+            "CustomGatewayProviderSettings",
+            __config__=strict,
+            type=(Literal["customGateway"], ...),
+            auth=(auth, ...),
+        ),
+        Field(discriminator="type"),
+    ]
+    return create_model(
+        "ModelProviderSummary",
+        __config__=strict,
+        id=(str, ...),
+        name=(str, ...),
+        baseUrl=(str | None, None),
+        canEdit=(bool, ...),
+        settings=(settings, ...),
+    )
 
 
 def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
@@ -122,6 +175,19 @@ def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
             shouldWarn=(bool, ...),
         ),
         "thread/settings/update": create_model("ThreadSettingsUpdateResponse", __config__=strict),
+        # Stable in the schema, missing from the SDK's models: the schema's shapes.
+        "modelProvider/list": create_model(
+            "ModelProviderListResponse",
+            __config__=strict,
+            data=(list[_model_provider_summary()], ...),  # type: ignore[misc]
+            defaultProviderId=(str, ...),
+            canChangeDefault=(bool, ...),
+        ),
+        "modelProvider/config/write": create_model(
+            "ModelProviderConfigWriteResponse",
+            __config__=strict,
+            provider=(_model_provider_summary(), ...),
+        ),
         "thread/backgroundTerminals/list": create_model(
             "ThreadBackgroundTerminalsListResponse",
             __config__=strict,

@@ -12,10 +12,7 @@ auth.json and are never read here.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any, cast
-
-import orjson
 
 from appserver.core.processor import RequestContext
 from appserver.protocol.errors import invalid_request
@@ -26,7 +23,7 @@ from appserver.protocol.runtime_params import (
     ModelListParams,
 )
 from appserver.server.catalog import Catalog, model_entry
-from appserver.server.config import LoadedConfig
+from appserver.server.config import LoadedConfig, version_of
 from appserver.store.redaction import redact_text, secret_param
 
 if TYPE_CHECKING:
@@ -122,18 +119,23 @@ class DiscoveryHandlers:
             values["approval_policy"] = "on-request"
         values.setdefault("model", self.catalog.default_model)
         values.setdefault("model_provider", self.catalog.default_provider)
-        version = "sha256:" + hashlib.sha256(orjson.dumps(cfg.values)).hexdigest()[:16]
-        user_layer = {"type": "user", "file": str(cfg.path)}
+        # The reference's layer version: a hash of the layer's values (``config_write``), so
+        # a client can send it back as ``expectedVersion``.
+        version = version_of(cfg.file_values)
+        user_layer = {"type": "user", "file": str(cfg.path.absolute())}
+        flags = {k: cfg.get(k) for k, origin in cfg.origins.items() if origin == "override"}
+        flags_version = version_of(flags)
         origins = {
-            key: {
-                "name": user_layer if origin == "user" else {"type": "sessionFlags"},
-                "version": version,
-            }
+            key: {"name": user_layer, "version": version}
+            if origin == "user"
+            else {"name": {"type": "sessionFlags"}, "version": flags_version}
             for key, origin in cfg.origins.items()
         }
         result: dict[str, Any] = {"config": values, "origins": origins}
         if p.include_layers:
-            result["layers"] = [{"name": user_layer, "version": version, "config": values}]
+            result["layers"] = [
+                {"name": user_layer, "version": version, "config": redact(cfg.file_values)}
+            ]
         return cast("ConfigReadResponse", result)
 
     async def mock_experimental(

@@ -5,8 +5,10 @@ experimental fields a connection may set, and the ordering the protocol promises
 ``thread/start``, ``turn/start`` or ``thread/compact/start`` response before the
 notifications it causes, a ``turn/interrupt`` response before ``turn/completed``). Settings
 resolution is the engine's (``engine.settings``), the reply shapes are ``server.views``'s,
-and the engine's refusals become -32600 through ``server.engine_errors``. It must never run a
-turn itself, nor reach into the engine's state (its store, outbox or turn internals).
+and the engine's refusals become -32600 through ``server.engine_errors``. A thread's section
+(``section``, ``sectionEnteredAt``) comes from the section store handed over at assembly.
+It must never run a turn itself, nor reach into the engine's state (its store, outbox or
+turn internals).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from appserver.server.handlers.goals import goal_notice
 from appserver.server.handlers.history_paging import newest_item_cursor
 from appserver.store.paging import SortKey
 from appserver.store.record import ThreadRecord
+from appserver.store.sections import ANY_SECTION, SectionStore, decode_offset, encode_offset
 
 if TYPE_CHECKING:
     from appserver.protocol.wire_extra import (
@@ -115,9 +118,16 @@ class _Defaults:
 
 
 class ThreadHandlers:
-    def __init__(self, config: LoadedConfig, catalog: Catalog, manager: ThreadManager) -> None:
+    def __init__(
+        self,
+        config: LoadedConfig,
+        catalog: Catalog,
+        manager: ThreadManager,
+        sections: SectionStore,
+    ) -> None:
         self.defaults = _Defaults(config, catalog)
         self.manager = manager
+        self.sections = sections
 
     def register(self, r: MethodRegistry) -> None:
         t, c, i = Scope.THREAD, Scope.CONCURRENT, Scope.INLINE
@@ -272,6 +282,7 @@ class ThreadHandlers:
             dynamic_tools=p.dynamic_tools,
         )
         reply = views.thread_settings_reply(thread, [])
+        self._with_section(reply["thread"])
         return self._respond_then_started(ctx, thread, reply)
 
     async def thread_resume(self, ctx: RequestContext, p: ThreadResumeParams) -> Any:
@@ -294,6 +305,7 @@ class ThreadHandlers:
         items_cursor = newest_item_cursor(self.manager.items_by_id(thread.id) or [])
         shown = [] if p.exclude_turns else turns
         response = views.thread_resume_reply(thread, turns, shown, items_cursor)
+        self._with_section(response["thread"])
 
         async def after() -> None:
             # As Codex: the resuming client learns the thread's token usage at once.
@@ -321,6 +333,7 @@ class ThreadHandlers:
             originator=ctx.connection.client_name or "appserver",
         )
         reply = views.thread_settings_reply(thread, turns)
+        self._with_section(reply["thread"])
         return self._respond_then_started(ctx, thread, reply)
 
     async def thread_read(self, ctx: RequestContext, p: ThreadReadParams) -> ThreadReadResult:
@@ -335,17 +348,30 @@ class ThreadHandlers:
                     "before first user message"
                 )
             turns = self.manager.turns_of(thread) if p.include_turns else []
-            return {"thread": thread_view(thread, turns), "readState": self._read_state(thread.id)}
+            return {
+                "thread": self._with_section(thread_view(thread, turns)),
+                "readState": self._read_state(thread.id),
+            }
         rec = self.manager.stored(p.thread_id)
         if rec is None:
             raise invalid_request(f"thread not loaded: {p.thread_id}")
         return {
-            "thread": self.manager.record_view(rec, include_turns=p.include_turns),
+            "thread": self._with_section(
+                self.manager.record_view(rec, include_turns=p.include_turns)
+            ),
             "readState": self._read_state(rec.id),
         }
 
     def _read_state(self, thread_id: str) -> ThreadReadState | None:
         return self.manager.read_state(thread_id)
+
+    def _with_section(self, thread: Thread) -> Thread:
+        """``thread`` with its section fields filled in (in place)."""
+        return views.with_section(thread, self.sections.membership(thread["id"]))
+
+    def _listed(self, rec: ThreadRecord) -> Thread:
+        """A listed (stored) thread, with its section."""
+        return self._with_section(self.manager.record_view(rec))
 
     def _list_page(
         self, view: Callable[[ThreadRecord], T], **query: Any
@@ -368,24 +394,34 @@ class ThreadHandlers:
             raise invalid_request(
                 "Invalid request: originators filtering is not supported by a local server"
             )
-        # No thread is in a section, none is a sub-agent's or attached to another: those
-        # filters, when set to a value, match nothing.
+        # No thread is a sub-agent's or attached to another: those filters, when set to a
+        # value, match nothing. ``sectionId`` absent lists every section, null none.
         related = p.parent_thread_id or p.ancestor_thread_id or p.attached_to_thread_id
-        if p.section_id is not None or related:
+        if related:
             return {"data": [], "readStates": {}, "nextCursor": None, "backwardsCursor": None}
-        sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
-        data, next_cursor, backwards = self._list_page(
-            self.manager.record_view,
-            cursor=p.cursor,
-            limit=p.limit,
-            sort_key=sort_key,
-            sort_direction=p.sort_direction or "desc",
-            archived=p.archived,
-            model_providers=p.model_providers or None,
-            cwd=p.cwd,
-            search_term=p.search_term,
-            excluded_ids=excluded or None,
-        )
+        section = p.section_id if "section_id" in p.model_fields_set else ANY_SECTION
+        query: dict[str, Any] = {
+            "limit": p.limit,
+            "archived": p.archived,
+            "model_providers": p.model_providers or None,
+            "cwd": p.cwd,
+            "search_term": p.search_term,
+            "excluded_ids": excluded or None,
+            "section_id": section,
+        }
+        if p.sort_key == "section_position":
+            data, next_cursor, backwards = self._section_page(
+                p.cursor, p.sort_direction or "desc", query
+            )
+        else:
+            sort_key: SortKey = "created_at" if p.sort_key in (None, "created_at") else "updated_at"
+            data, next_cursor, backwards = self._list_page(
+                self._listed,
+                cursor=p.cursor,
+                sort_key=sort_key,
+                sort_direction=p.sort_direction or "desc",
+                **query,
+            )
         states = {t["id"]: self._read_state(t["id"]) for t in data}
         return {
             "data": data,
@@ -394,12 +430,27 @@ class ThreadHandlers:
             "readStates": {k: v for k, v in states.items() if v is not None},
         }
 
+    def _section_page(
+        self, cursor: str | None, direction: str, query: dict[str, Any]
+    ) -> tuple[list[Thread], str | None, str | None]:
+        """A ``section_position`` page: the sections' own order, paged by offset (no
+        backwards cursor)."""
+        try:
+            offset = decode_offset("section_position", cursor) if cursor is not None else 0
+        except ValueError as exc:
+            raise invalid_request(str(exc)) from None
+        records, more = self.manager.list_stored_by_section(
+            offset=offset, sort_direction="desc" if direction == "desc" else "asc", **query
+        )
+        next_cursor = encode_offset("section_position", offset + len(records)) if more else None
+        return [self._listed(r) for r in records], next_cursor, None
+
     async def thread_search(
         self, ctx: RequestContext, p: ThreadSearchParams
     ) -> ThreadSearchResponse:
         def result(rec: ThreadRecord) -> ThreadSearchHit:
             snippet = views.search_snippet(p.search_term, rec.name, rec.preview)
-            return {"thread": self.manager.record_view(rec), "snippet": snippet}
+            return {"thread": self._listed(rec), "snippet": snippet}
 
         data, next_cursor, backwards = self._list_page(
             result,
