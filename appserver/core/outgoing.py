@@ -90,6 +90,17 @@ class OutgoingMessageSender:
             )
             await self._resolved(req)
 
+    async def cancel_requests(self, thread_id: str, methods: frozenset[str], reason: str) -> int:
+        """Fail the thread's pending requests of these ``methods`` only (e.g. the ones only a
+        connected client can answer, when the last one has gone); how many were failed."""
+        failed = 0
+        for req in self.pending.for_thread(thread_id):
+            if req.method in methods:
+                self.pending.fail(req.id, RpcError(INTERNAL_ERROR, reason, {"reason": reason}))
+                await self._resolved(req)
+                failed += 1
+        return failed
+
     def cancel_all(self, message: str = "app-server is shutting down") -> None:
         for req in self.pending.all():
             self.pending.fail(req.id, RpcError(INTERNAL_ERROR, message))

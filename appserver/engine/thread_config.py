@@ -9,6 +9,8 @@ requests offer. The keys acted on here, and their types:
 - ``features.shell_tool`` (bool): false removes the shell tool;
 - ``tools.update_plan.enabled`` (bool): false removes ``update_plan`` (``tools.update_plan``
   must be a table, as in Codex);
+- ``tools.experimental_request_user_input.enabled`` and ``features.request_permissions_tool``
+  (bool): true offers ``request_user_input`` / ``request_permissions`` (``client_questions``);
 - ``web_search`` (``"disabled"``, ``"cached"``, ``"live"``) and every other ``features.*``
   key (bool): checked, nothing else (there is no web search or feature of that name here);
 - the thread's ``environments`` (not part of the map): an empty list means the thread has no
@@ -33,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appserver.protocol.errors import invalid_request
+from appserver.engine.errors import EngineError
 
 log = logging.getLogger("appserver.engine")
 
@@ -62,6 +64,9 @@ class ToolSwitches:
     shell: bool = True
     apply_patch: bool = True
     update_plan: bool = True
+    # Off unless the thread's config turns them on (``client_questions``).
+    request_user_input: bool = False
+    request_permissions: bool = False
 
 
 def merge_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,7 +76,7 @@ def merge_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in config.items():
         parts = [p for p in str(key).split(".")]
         if not all(parts):
-            raise invalid_request(f"Invalid request: config key `{key}` has an empty part")
+            raise EngineError(f"Invalid request: config key `{key}` has an empty part")
         _set_path(root, parts, value)
     return root
 
@@ -112,7 +117,7 @@ def _bool(table: Mapping[str, Any], *path: str) -> bool | None:
     if value is _MISSING or value is None:
         return None
     if not isinstance(value, bool):
-        raise invalid_request(f"Invalid request: config.{'.'.join(path)}: expected a boolean")
+        raise EngineError(f"Invalid request: config.{'.'.join(path)}: expected a boolean")
     return value
 
 
@@ -122,21 +127,19 @@ def tool_switches(table: Mapping[str, Any], environments: list[Any] | None = Non
     features = _lookup(table, "features")
     if features is not _MISSING and features is not None:
         if not isinstance(features, Mapping):
-            raise invalid_request("Invalid request: config.features: expected a table")
+            raise EngineError("Invalid request: config.features: expected a table")
         for name in features:
             if not isinstance(features[name], bool | Mapping):
-                raise invalid_request(
-                    f"Invalid request: config.features.{name}: expected a boolean"
-                )
+                raise EngineError(f"Invalid request: config.features.{name}: expected a boolean")
     update_plan = _lookup(table, "tools", "update_plan")
     if update_plan is not _MISSING and not isinstance(update_plan, Mapping):
-        raise invalid_request(
+        raise EngineError(
             "Invalid request: config.tools.update_plan: expected a table such as "
             "`{enabled = false}`"
         )
     web_search = _lookup(table, "web_search")
     if web_search is not _MISSING and web_search not in WEB_SEARCH_MODES:
-        raise invalid_request(
+        raise EngineError(
             "Invalid request: config.web_search: expected one of "
             + ", ".join(f"`{m}`" for m in WEB_SEARCH_MODES)
         )
@@ -150,4 +153,7 @@ def tool_switches(table: Mapping[str, Any], environments: list[Any] | None = Non
         shell=has_environment and shell is not False,
         apply_patch=has_environment,
         update_plan=plan is not False,
+        request_user_input=_bool(table, "tools", "experimental_request_user_input", "enabled")
+        is True,
+        request_permissions=_bool(table, "features", "request_permissions_tool") is True,
     )

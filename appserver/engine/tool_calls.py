@@ -15,17 +15,28 @@ import asyncio
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
+from appserver.engine import client_questions, client_tools, goals, views
 from appserver.engine.mcp.turn import ThreadMcp
+from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
 from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN, enabled_names
 from appserver.engine.tools import bash_parse, command_safety, sandbox, shell
 from appserver.engine.tools import patch as patches
 from appserver.engine.tools.command_policy import CommandPolicy
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import CommandApprovalRequest, TurnIds
+    from appserver.protocol.wire_types import (
+        Ask,
+        FileChangeRequestApprovalParams,
+        Notify,
+        TurnPlanStep,
+    )
 
 
 class TurnCancelled(Exception):
@@ -38,12 +49,17 @@ class TurnOps(Protocol):
     commands: CommandPolicy  # the environment and time limit of commands
     protected_paths: tuple[Path, ...]  # never read by a command that runs without asking
     mcp: ThreadMcp | None  # the thread's MCP tools (engine/mcp/turn.py runs their calls)
+    outbox: Outbox  # for the requests only a client can answer (``client_requests``)
 
-    async def emit(self, method: str, params: dict[str, Any]) -> None: ...
+    @property
+    def emit(self) -> Notify: ...  # a notification to the thread, params typed by method
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None: ...
 
     def record_item(self, item: dict[str, Any]) -> None: ...
 
-    async def ask(self, method: str, params: dict[str, Any]) -> Any: ...
+    @property
+    def ask(self) -> Ask: ...  # a server request to the thread, params typed by method
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,13 @@ async def execute(ops: TurnOps, call: ToolCall) -> str:
     target = ops.mcp.target(call) if ops.mcp is not None else None
     if ops.mcp is not None and target is not None:
         return await ops.mcp.execute(ops, call, *target)
+    if goals.is_goal_tool(ops.thread, call.name):
+        return await goals.run_tool(ops.thread, ops.turn.id, call, ops.record, ops.outbox)
+    if client_questions.handles(ops.thread, call):
+        return await client_questions.execute(ops, call)
+    client_tool = client_tools.find(ops.thread, call)
+    if client_tool is not None:
+        return await client_tools.execute(ops, call, client_tool)
     if call.name not in enabled_names(ops.thread.settings.tools):
         return f"unsupported call: {call.name}"
     if call.name == SHELL:
@@ -92,8 +115,8 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
     return args if isinstance(args, dict) else {}
 
 
-def _ids(ops: TurnOps) -> dict[str, Any]:
-    return {"threadId": ops.thread.id, "turnId": ops.turn.id}
+def _ids(ops: TurnOps) -> TurnIds:
+    return views.turn_ids(ops.thread, ops.turn)
 
 
 # -- shell ------------------------------------------------------------------------------------
@@ -167,7 +190,7 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
         "exitCode": None,
         "durationMs": None,
     }
-    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    await ops.emit("item/started", views.item_started(ops.thread, ops.turn, item))
     if wrapped is None and settings.approval_policy == "never":
         return await _finish_declined(
             ops,
@@ -230,24 +253,27 @@ async def _ask_command(
     # As the reference proposes it: the command's words, for a plain command; a compound one
     # gets no prefix to approve (its words could hide a second command).
     amendment = bash_parse.simple_command_words(command)
-    params: dict[str, Any] = {"kind": "command", **_ids(ops), "itemId": item["id"]}
-    params["startedAtMs"] = now_ms()
-    params["environmentId"] = "local"
+    params: CommandApprovalRequest = {
+        "kind": "command",
+        "threadId": ops.thread.id,
+        "turnId": ops.turn.id,
+        "itemId": item["id"],
+        "startedAtMs": now_ms(),
+        "environmentId": "local",
+    }
     if reason is not None:
         params["reason"] = reason
-    params.update(
-        command=item["command"],  # the invocation run; the amendment is the script's words
-        cwd=str(cwd),
-        commandActions=item["commandActions"],
-        proposedExecpolicyAmendment=amendment,
-        availableDecisions=[
-            "accept",
-            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}
-            if amendment is not None
-            else "acceptForSession",
-            "cancel",
-        ],
-    )
+    params["command"] = item["command"]  # the invocation run; the amendment: the script's words
+    params["cwd"] = str(cwd)
+    params["commandActions"] = item["commandActions"]
+    params["proposedExecpolicyAmendment"] = amendment
+    params["availableDecisions"] = [
+        "accept",
+        {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}
+        if amendment is not None
+        else "acceptForSession",
+        "cancel",
+    ]
     return parse_decision(await ops.ask("item/commandExecution/requestApproval", params))
 
 
@@ -284,7 +310,10 @@ async def _finish_declined(ops: TurnOps, item: dict[str, Any], why: str) -> str:
 
 async def _complete(ops: TurnOps, item: dict[str, Any]) -> None:
     ops.record_item(item)
-    await ops.emit("item/completed", {"item": dict(item), **_ids(ops), "completedAtMs": now_ms()})
+    await ops.emit(
+        "item/completed",
+        views.item_completed(ops.thread, ops.turn, dict(item)),
+    )
 
 
 # -- apply_patch ------------------------------------------------------------------------------
@@ -306,7 +335,7 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
         "changes": patches.to_v2_changes(changes),
         "status": "inProgress",
     }
-    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    await ops.emit("item/started", views.item_started(ops.thread, ops.turn, item))
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
     # Judged where each file will really be written (its directory resolved when planned):
     # inside a root both as written (the directory entry that changes) and once resolved (a
@@ -335,8 +364,9 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
         )
     ask = bool(outside) or (approval == "untrusted" and not ops.thread.patches_approved_for_session)
     if ask:
-        params = {
-            **_ids(ops),
+        params: FileChangeRequestApprovalParams = {
+            "threadId": ops.thread.id,
+            "turnId": ops.turn.id,
             "itemId": item["id"],
             "startedAtMs": now_ms(),
             "reason": "writes outside the writable roots" if outside else None,
@@ -397,7 +427,7 @@ async def _update_plan(ops: TurnOps, call: ToolCall) -> str:
         {
             **_ids(ops),
             "explanation": explanation if isinstance(explanation, str) else None,
-            "plan": plan,
+            "plan": cast("list[TurnPlanStep]", plan),
         },
     )
     return "Plan updated"

@@ -43,6 +43,8 @@ class ThreadOverrides(WireModel):
 
 class ThreadStartParams(ThreadOverrides):
     ephemeral: bool | None = None
+    # Experimental: tools the client runs (``item/tool/call``), checked by ``client_tools``.
+    dynamic_tools: list[Any] | None = None
     service_name: str | None = None
     personality: str | None = None
 
@@ -91,10 +93,10 @@ ThreadSortKey = Literal["created_at", "updated_at", "recency_at", "section_posit
 
 
 class ThreadListParams(WireModel):
-    """``thread/list``. Every sort key of the schema is accepted (``recency_at`` and
-    ``section_position`` order by last activity: a thread's recency is its last update here,
-    and no thread is in a section). ``sectionId`` absent lists every thread, null the
-    unsectioned ones (all of them), a section id none. There are no sub-agent or attached
+    """``thread/list``. Every sort key of the schema is accepted (``recency_at`` orders by
+    last activity: a thread's recency is its last update here; ``section_position`` by the
+    order threads were placed in their section). ``sectionId`` absent lists every thread,
+    null the unsectioned ones, a section id that section's. There are no sub-agent or attached
     threads, so a ``parentThreadId``, ``ancestorThreadId`` or ``attachedToThreadId`` filter
     matches none; ``originators`` must be empty (as in the reference's local server);
     ``currentAccountOnly`` changes nothing, since every thread here is local history."""

@@ -3,7 +3,7 @@
 Owns ``App``: it builds the method registry from the handler groups, runs the processor's
 dispatch loop, and stops everything in order (pending server requests cancelled, tasks
 finished or cancelled within a bound). Transports attach to ``app.processor``. This module
-must never parse CLI arguments or touch signals; ``cli`` does that.
+must never parse CLI arguments or touch signals; ``appserver.cli`` and ``serve`` do that.
 
 Startup comes in two parts. ``App(...)`` builds only what answering ``initialize`` needs: the
 config, the processor, the startup warnings, and — when config.toml defines model providers —
@@ -141,10 +141,14 @@ class App:
         from appserver.server.catalog import Catalog
         from appserver.server.handlers.account import AccountHandlers
         from appserver.server.handlers.discovery import DiscoveryHandlers
+        from appserver.server.handlers.goals import GoalHandlers
         from appserver.server.handlers.history_paging import HistoryPagingHandlers
         from appserver.server.handlers.mcp import McpHandlers
+        from appserver.server.handlers.review import ReviewHandlers
+        from appserver.server.handlers.sections import SectionHandlers
         from appserver.server.handlers.skills import SkillsHandlers
         from appserver.server.handlers.startup import StartupHandlers
+        from appserver.server.handlers.thread_updates import ThreadUpdateHandlers
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
         from appserver.server.outbox import CoreOutbox
@@ -185,13 +189,31 @@ class App:
             mcp=self.mcp,
         )
         McpHandlers(config, self.manager, self.mcp).register(self.registry)
-        ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
+        ThreadHandlers(config, self.catalog, self.manager, self.store.sections).register(
+            self.registry
+        )
+        self._register_config_writes()
+        SectionHandlers(self.manager, self.store.sections).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
+        ThreadUpdateHandlers(self.manager).register(self.registry)
+        ReviewHandlers(self.manager).register(self.registry)
+        GoalHandlers(self.manager).register(self.registry)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
         self.loaded = True
+
+    def _register_config_writes(self) -> None:
+        """Config writes, and the provider and feature views on the same live config."""
+        from appserver.server.config_reload import LiveConfig
+        from appserver.server.handlers.config_write import ConfigWriteHandlers, ConfigWriteService
+        from appserver.server.handlers.model_providers import ModelProviderHandlers
+
+        live = LiveConfig(self.config, self.catalog, self.models, self.manager)
+        service = ConfigWriteService(live)
+        ConfigWriteHandlers(service, self.skills, self.processor.sender).register(self.registry)
+        ModelProviderHandlers(self.catalog, service).register(self.registry)
 
     async def _connection_closed(self, conn: Any) -> None:
         # Threads a departing client watched start their idle-unload clock; running turns
@@ -200,6 +222,8 @@ class App:
             return
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
+        # What only a client can answer (client tools, questions) fails once none is left.
+        await self.manager.fail_unwatched_requests()
 
     def startup_warnings(self) -> list[dict[str, Any]]:
         """Problems found while loading config; each connection gets them after initialize."""

@@ -51,6 +51,10 @@ def context_window(model: str, configured: int | None = None) -> int:
 
 class Catalog:
     def __init__(self, config: LoadedConfig, providers: dict[str, ProviderInfo]) -> None:
+        self.refresh(config, providers)
+
+    def refresh(self, config: LoadedConfig, providers: dict[str, ProviderInfo]) -> None:
+        """Derive everything again from ``config`` (after a config write reloaded it)."""
         self.providers = providers
         provider = config.get("model_provider")
         model = config.get("model")

@@ -11,12 +11,15 @@ stay in the environment; only the *name* of the variable is config).
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 CONFIG_FILE = "config.toml"
 
@@ -57,6 +60,13 @@ def _set_dotted(target: dict[str, Any], parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
+def version_of(values: dict[str, Any]) -> str:
+    """A config layer's version as the reference computes it: ``sha256:`` and the hex
+    SHA-256 of the layer's values as compact JSON with sorted keys."""
+    data = orjson.dumps(values, option=orjson.OPT_SORT_KEYS, default=str)
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 _LINE_RE = re.compile(r"at line (\d+), column (\d+)")
 
 
@@ -82,6 +92,10 @@ class LoadedConfig:
     path: Path
     values: dict[str, Any]
     origins: dict[str, str] = field(default_factory=dict)  # dotted key → "user" | "override"
+    # The ``-c`` overrides as given (re-applied when the file is reloaded after a write) and
+    # the file's own values, before them (what ``config/read`` versions the user layer by).
+    overrides: tuple[str, ...] = ()
+    file_values: dict[str, Any] = field(default_factory=dict)
 
     def get(self, key: str, default: Any = None) -> Any:
         node: Any = self.values
@@ -143,11 +157,26 @@ def _check(values: dict[str, Any], path: Path) -> None:
 
 def load_config(home: Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedConfig:
     path = home / CONFIG_FILE
-    values = _load_file(path)
+    return with_overrides(home, path, _load_file(path), overrides)
+
+
+def with_overrides(
+    home: Path, path: Path, file_values: dict[str, Any], overrides: list[str] | tuple[str, ...]
+) -> LoadedConfig:
+    """The config the server runs with: ``file_values`` (config.toml as parsed) with the
+    ``-c`` overrides on top, checked as at startup (``ConfigError`` if it would not load)."""
+    values = copy.deepcopy(file_values)
     origins = dict.fromkeys(_leaf_keys(values), "user")
     for text in overrides:
         parts, value = parse_override(text)
         _set_dotted(values, parts, value)
         origins[".".join(parts)] = "override"
     _check(values, path)
-    return LoadedConfig(home=home, path=path, values=values, origins=origins)
+    return LoadedConfig(
+        home=home,
+        path=path,
+        values=values,
+        origins=origins,
+        overrides=tuple(overrides),
+        file_values=copy.deepcopy(file_values),
+    )

@@ -26,6 +26,7 @@ class ModelClients:
         self.providers = providers
         self._stored_key = stored_key
         self._clients: dict[str, ModelClient] = {}
+        self._retired: list[ModelClient] = []
 
     def __call__(self, provider_id: str) -> tuple[ModelClient, RetryBudget]:
         info = self.providers.get(provider_id)
@@ -36,10 +37,20 @@ class ModelClients:
             client = self._clients[provider_id] = _make_client(info, self._stored_key)
         return client, RetryBudget(info.request_max_retries, info.stream_max_retries)
 
+    def update(self, providers: dict[str, ProviderInfo]) -> None:
+        """Use ``providers`` from now on (a config write changed them): a provider whose
+        settings changed or that is gone gets a new client on its next turn. The old client is
+        closed at shutdown, not now: a turn may still be streaming through it."""
+        for provider_id in list(self._clients):
+            if providers.get(provider_id) != self.providers.get(provider_id):
+                self._retired.append(self._clients.pop(provider_id))
+        self.providers = providers
+
     async def aclose(self) -> None:
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._retired]:
             await client.aclose()
         self._clients.clear()
+        self._retired.clear()
 
 
 def _make_client(info: ProviderInfo, stored_key: StoredKey | None) -> ModelClient:
@@ -49,6 +60,6 @@ def _make_client(info: ProviderInfo, stored_key: StoredKey | None) -> ModelClien
         from appserver.engine.providers.scripted import ScriptedClient
 
         return ScriptedClient(info.script)
-    from appserver.engine.providers.openai_client import make_client
+    from appserver.engine.providers.factory import make_client
 
     return make_client(info, stored_key=stored_key if info.requires_openai_auth else None)

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
+from appserver.engine.errors import EngineError
 from appserver.engine.mcp.config import parse_server, parse_servers, thread_servers
 from appserver.engine.mcp.turn import ThreadMcp
+from appserver.engine.providers.chat_translation import responses_tools_to_chat
 from appserver.engine.providers.events import ToolCall
-from appserver.engine.providers.openai_client import responses_tools_to_chat
-from appserver.protocol.errors import RpcError
 
 
 def test_defaults_and_fields() -> None:
@@ -96,7 +96,7 @@ def test_bad_name_and_bad_table() -> None:
 def test_thread_servers_refuse_bad_entries() -> None:
     servers = thread_servers({"mcp_servers": {"mine": {"command": "x"}}})
     assert [s.name for s in servers] == ["mine"] and servers[0].scope == "thread"
-    with pytest.raises(RpcError) as info:
+    with pytest.raises(EngineError) as info:
         thread_servers({"mcp_servers": {"mine": {"url": 3}}})
     assert "config.mcp_servers.mine" in info.value.message
 

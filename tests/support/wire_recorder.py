@@ -68,6 +68,16 @@ class _Models:
             params = member.model_fields["params"].annotation
             if isinstance(params, type) and issubclass(params, BaseModel):
                 self.notifications.setdefault(method, params)
+        # Stable in the schema (``ThreadSectionChangedNotification``), missing from the SDK.
+        self.notifications.setdefault(
+            "thread/section/changed",
+            create_model(
+                "ThreadSectionChangedNotification",
+                __config__=ConfigDict(extra="forbid"),
+                threadId=(str, ...),
+                sectionId=(str | None, ...),
+            ),
+        )
         # Response models: the schema names each method's response after its params
         # (``ThreadStartParams`` → ``ThreadStartResponse``).
         self.responses: dict[str, type[BaseModel] | None] = {}
@@ -81,6 +91,9 @@ class _Models:
         for method, name in {
             "account/logout": "LogoutAccountResponse",
             "configRequirements/read": "ConfigRequirementsReadResponse",
+            # Both config writes answer the schema's one ``ConfigWriteResponse``.
+            "config/value/write": "ConfigWriteResponse",
+            "config/batchWrite": "ConfigWriteResponse",
         }.items():
             response = getattr(v2_all, name, None)
             if self.responses.get(method) is None and isinstance(response, type):
@@ -98,6 +111,46 @@ class _Models:
             )
         self.responses.update(_experimental_responses(v2_all))
         self.server_requests = _server_request_models(v2_all)
+
+
+def _model_provider_summary() -> type[BaseModel]:
+    """The schema's ``ModelProviderSummary`` (its ``settings`` union checked by tag)."""
+    strict = ConfigDict(extra="forbid")
+    auth = Annotated[
+        create_model("NoneGatewayAuth", __config__=strict, mode=(Literal["none"], ...))
+        | create_model(
+            "EnvGatewayAuth",
+            __config__=strict,
+            mode=(Literal["environmentVariable"], ...),
+            envKey=(str, ...),
+        )
+        | create_model(
+            "ExternalGatewayAuth",
+            __config__=strict,
+            mode=(Literal["externallyConfigured"], ...),
+            envKey=(str | None, None),
+        ),
+        Field(discriminator="mode"),
+    ]
+    settings = Annotated[
+        create_model("OpenaiProviderSettings", __config__=strict, type=(Literal["openai"], ...))
+        | create_model(
+            "CustomGatewayProviderSettings",
+            __config__=strict,
+            type=(Literal["customGateway"], ...),
+            auth=(auth, ...),
+        ),
+        Field(discriminator="type"),
+    ]
+    return create_model(
+        "ModelProviderSummary",
+        __config__=strict,
+        id=(str, ...),
+        name=(str, ...),
+        baseUrl=(str | None, None),
+        canEdit=(bool, ...),
+        settings=(settings, ...),
+    )
 
 
 def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
@@ -121,6 +174,20 @@ def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
             isGovCloud=(bool, ...),
             shouldWarn=(bool, ...),
         ),
+        "thread/settings/update": create_model("ThreadSettingsUpdateResponse", __config__=strict),
+        # Stable in the schema, missing from the SDK's models: the schema's shapes.
+        "modelProvider/list": create_model(
+            "ModelProviderListResponse",
+            __config__=strict,
+            data=(list[_model_provider_summary()], ...),  # type: ignore[misc]
+            defaultProviderId=(str, ...),
+            canChangeDefault=(bool, ...),
+        ),
+        "modelProvider/config/write": create_model(
+            "ModelProviderConfigWriteResponse",
+            __config__=strict,
+            provider=(_model_provider_summary(), ...),
+        ),
         "thread/backgroundTerminals/list": create_model(
             "ThreadBackgroundTerminalsListResponse",
             __config__=strict,
@@ -133,9 +200,10 @@ def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
 def _server_request_models(v2: Any) -> dict[str, type[BaseModel] | None]:
     """Params models of the schema's server requests (``ServerRequest.json``).
 
-    The two approvals this server sends are written out from the schema's definitions
-    (``CommandExecutionRequestApprovalParams``, ``FileChangeRequestApprovalParams``); the
-    others are known by name only.
+    The requests this server sends are written out from the schema's definitions
+    (``CommandExecutionRequestApprovalParams``, ``FileChangeRequestApprovalParams``,
+    ``DynamicToolCallParams``, ``ToolRequestUserInputParams``,
+    ``PermissionsRequestApprovalParams``); the others are known by name only.
     """
 
     class NetworkApprovalContext(BaseModel):
@@ -180,15 +248,60 @@ def _server_request_models(v2: Any) -> dict[str, type[BaseModel] | None]:
         grant_root: Annotated[str | None, Field(alias="grantRoot")] = None
         reason: str | None = None
 
+    strict = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class DynamicToolCallParams(BaseModel):
+        model_config = strict
+        thread_id: Annotated[str, Field(alias="threadId")]
+        turn_id: Annotated[str, Field(alias="turnId")]
+        call_id: Annotated[str, Field(alias="callId")]
+        namespace: str | None = None
+        tool: str
+        arguments: Any
+
+    class ToolRequestUserInputOption(BaseModel):
+        model_config = strict
+        label: str
+        description: str
+
+    class ToolRequestUserInputQuestion(BaseModel):
+        model_config = strict
+        id: str
+        header: str
+        question: str
+        is_other: Annotated[bool, Field(alias="isOther")] = False
+        is_secret: Annotated[bool, Field(alias="isSecret")] = False
+        options: list[ToolRequestUserInputOption] | None = None
+
+    class ToolRequestUserInputParams(BaseModel):
+        model_config = strict
+        thread_id: Annotated[str, Field(alias="threadId")]
+        turn_id: Annotated[str, Field(alias="turnId")]
+        item_id: Annotated[str, Field(alias="itemId")]
+        is_blocking: Annotated[bool, Field(alias="isBlocking")]
+        questions: list[ToolRequestUserInputQuestion]
+        auto_resolution_ms: Annotated[int | None, Field(alias="autoResolutionMs", ge=0)] = None
+
+    class PermissionsRequestApprovalParams(BaseModel):
+        model_config = strict
+        thread_id: Annotated[str, Field(alias="threadId")]
+        turn_id: Annotated[str, Field(alias="turnId")]
+        item_id: Annotated[str, Field(alias="itemId")]
+        started_at_ms: Annotated[int, Field(alias="startedAtMs")]
+        cwd: v2.LegacyAppPathString
+        environment_id: Annotated[str | None, Field(alias="environmentId")] = None
+        permissions: v2.RequestPermissionProfile
+        reason: str | None = None
+
     models: dict[str, type[BaseModel] | None] = {
         "item/commandExecution/requestApproval": CommandExecutionRequestApprovalParams,
         "item/fileChange/requestApproval": FileChangeRequestApprovalParams,
+        "item/tool/call": DynamicToolCallParams,
+        "item/tool/requestUserInput": ToolRequestUserInputParams,
+        "item/permissions/requestApproval": PermissionsRequestApprovalParams,
     }
     for name in (
-        "item/tool/requestUserInput",
         "mcpServer/elicitation/request",
-        "item/permissions/requestApproval",
-        "item/tool/call",
         "account/chatgptAuthTokens/refresh",
         "attestation/generate",
         "applyPatchApproval",

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from appserver.engine.errors import EngineError
+
 DEFAULT_STARTUP_TIMEOUT_S = 10.0
 DEFAULT_TOOL_TIMEOUT_S = 60.0
 APPROVAL_MODES = ("auto", "prompt", "approve")
@@ -288,17 +290,15 @@ def parse_servers(table: Any, scope: Literal["config", "thread"] = "config") -> 
 def thread_servers(table: Mapping[str, Any]) -> tuple[McpServerConfig, ...]:
     """The servers of a thread's ``config`` map (``mcp_servers.NAME``, as codex-acp passes
     an editor's servers); a bad entry is the client's error (-32600 naming it)."""
-    from appserver.protocol.errors import invalid_request
-
     raw = table.get("mcp_servers")
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
-        raise invalid_request("Invalid request: config.mcp_servers: expected a table")
+        raise EngineError("Invalid request: config.mcp_servers: expected a table")
     servers = []
     for name, entry in raw.items():
         try:
             servers.append(parse_server(str(name), entry, "thread"))
         except ConfigProblem as exc:
-            raise invalid_request(f"Invalid request: config.mcp_servers.{name}: {exc}") from None
+            raise EngineError(f"Invalid request: config.mcp_servers.{name}: {exc}") from None
     return tuple(servers)

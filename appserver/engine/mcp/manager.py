@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appserver.engine.mcp.config import McpServerConfig
 from appserver.engine.mcp.connection import McpConnection
@@ -31,6 +31,11 @@ from appserver.engine.ports import Outbox
 
 if TYPE_CHECKING:
     from mcp.types import ElicitRequestParams, ElicitResult
+
+    from appserver.protocol.wire_types import (
+        McpServerStartupState,
+        McpServerStatusUpdatedNotification,
+    )
 
 log = logging.getLogger("appserver.mcp")
 
@@ -158,11 +163,15 @@ class McpManager:
     # -- status -----------------------------------------------------------------------------
     async def _notify(self, thread_id: str, name: str, conn: McpConnection) -> None:
         status = conn.status
-        params: dict[str, Any] = {"name": name, "status": status, "threadId": thread_id}
+        params: McpServerStatusUpdatedNotification = {
+            "name": name,
+            "status": cast("McpServerStartupState", status),
+            "threadId": thread_id,
+        }
         if conn.error and status == "failed":
             params["error"] = conn.error
         try:
-            await self.outbox.notify_thread(thread_id, STATUS, params)
+            await self.outbox.notify_thread(thread_id, "mcpServer/startupStatus/updated", params)
         except Exception:
             log.exception("could not send %s", STATUS)
 

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from appserver.engine import views
 from appserver.engine.mcp.config import McpServerConfig
 from appserver.engine.mcp.connection import McpCallError, McpConnection
 from appserver.engine.mcp.manager import Caller, McpManager
 from appserver.engine.providers.events import ToolCall
-from appserver.engine.thread_state import now_ms
 
 if TYPE_CHECKING:
     from appserver.engine.tool_calls import TurnOps
+    from appserver.protocol.wire_types import McpServerElicitationRequestParams
 
 PREFIX = "mcp__"
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -94,7 +95,6 @@ class ThreadMcp:
     async def execute(self, ops: TurnOps, call: ToolCall, server: str, tool: str) -> str:
         started = time.monotonic()
         arguments = _arguments(call)
-        ids = {"threadId": ops.thread.id, "turnId": ops.turn.id}
         item: dict[str, Any] = {
             "type": "mcpToolCall",
             "id": call.call_id,
@@ -106,7 +106,7 @@ class ThreadMcp:
             "error": None,
             "durationMs": None,
         }
-        await ops.emit("item/started", {"item": dict(item), **ids, "startedAtMs": now_ms()})
+        await ops.emit("item/started", views.item_started(ops.thread, ops.turn, dict(item)))
         cfg = self.manager.server(self.thread_id, server)
         conn = self.manager.connection(cfg) if cfg is not None else None
         if cfg is None or conn is None:
@@ -126,7 +126,10 @@ class ThreadMcp:
                 )
             answer = await ops.ask(
                 "mcpServer/elicitation/request",
-                approval_params(ops, server, tool, definition, arguments),
+                cast(
+                    "McpServerElicitationRequestParams",
+                    approval_params(ops, server, tool, definition, arguments),
+                ),
             )
             action = answer.get("action") if isinstance(answer, dict) else None
             if action != "accept":
@@ -138,7 +141,13 @@ class ThreadMcp:
         async def progress(done: float, total: float | None, message: str | None) -> None:
             text = message or (f"{done:g}/{total:g}" if total else f"{done:g}")
             await ops.emit(
-                "item/mcpToolCall/progress", {**ids, "itemId": call.call_id, "message": text}
+                "item/mcpToolCall/progress",
+                {
+                    "threadId": ops.thread.id,
+                    "turnId": ops.turn.id,
+                    "itemId": call.call_id,
+                    "message": text,
+                },
             )
 
         caller = Caller(self.thread_id, ops.turn.id, server)
@@ -241,15 +250,7 @@ def _ms(started: float) -> int:
 
 async def _complete(ops: TurnOps, item: dict[str, Any]) -> None:
     ops.record_item(item)
-    await ops.emit(
-        "item/completed",
-        {
-            "item": dict(item),
-            "threadId": ops.thread.id,
-            "turnId": ops.turn.id,
-            "completedAtMs": now_ms(),
-        },
-    )
+    await ops.emit("item/completed", views.item_completed(ops.thread, ops.turn, dict(item)))
 
 
 async def _fail(ops: TurnOps, item: dict[str, Any], started: float, message: str) -> str:

@@ -21,7 +21,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,10 @@ class SkillsCatalog:
         self._last: dict[Path, SkillSet] = {}
         self._lock = threading.Lock()
         self.files_read = 0  # SKILL.md files parsed so far (the cache's effect, observable)
+        # Skills the user config disables (``[[skills.config]]`` with ``enabled = false``),
+        # by SKILL.md path or by name; listed with ``enabled: false`` and not offered to turns.
+        self._disabled_paths: frozenset[Path] = frozenset()
+        self._disabled_names: frozenset[str] = frozenset()
 
     @property
     def extra_roots(self) -> tuple[Path, ...]:
@@ -69,6 +73,14 @@ class SkillsCatalog:
         new = tuple(dict.fromkeys(roots))
         with self._lock:
             changed, self._extra = new != self._extra, new
+        return changed
+
+    def set_disabled(self, paths: Sequence[Path], names: Sequence[str]) -> bool:
+        """Replace the disabled skills; True when they changed (rescan the known cwds then)."""
+        new = (frozenset(paths), frozenset(names))
+        with self._lock:
+            changed = new != (self._disabled_paths, self._disabled_names)
+            self._disabled_paths, self._disabled_names = new
         return changed
 
     def scan(self, cwd: Path, *, force: bool = False) -> tuple[SkillSet, bool]:
@@ -99,6 +111,13 @@ class SkillsCatalog:
                 elif root.scope != "system":
                     errors.setdefault(path, result)
         ordered = sorted(skills.values(), key=lambda s: (_SCOPE_RANK[s.scope], s.name, s.path))
+        if self._disabled_paths or self._disabled_names:
+            ordered = [
+                replace(s, enabled=False)
+                if s.path in self._disabled_paths or s.name in self._disabled_names
+                else s
+                for s in ordered
+            ]
         return SkillSet(tuple(ordered), tuple(errors[p] for p in sorted(errors)))
 
     def _parsed(self, path: Path, root: SkillRoot, force: bool) -> Skill | SkillError:

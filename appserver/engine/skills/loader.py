@@ -39,6 +39,7 @@ class Skill:
     path: Path  # the SKILL.md, resolved
     scope: SkillScope
     interface: dict[str, Any] | None = None
+    enabled: bool = True  # false when the user config's ``[[skills.config]]`` disables it
 
     def wire(self) -> dict[str, Any]:
         """``SkillMetadata`` as the reference sends it (``shortDescription`` and
@@ -48,7 +49,7 @@ class Skill:
             out["shortDescription"] = self.short_description
         if self.interface is not None:
             out["interface"] = self.interface
-        out.update(path=str(self.path), scope=self.scope, enabled=True, pluginId=None)
+        out.update(path=str(self.path), scope=self.scope, enabled=self.enabled, pluginId=None)
         return out
 
 

@@ -12,10 +12,7 @@ auth.json and are never read here.
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
-import orjson
+from typing import TYPE_CHECKING, Any, cast
 
 from appserver.core.processor import RequestContext
 from appserver.protocol.errors import invalid_request
@@ -26,8 +23,12 @@ from appserver.protocol.runtime_params import (
     ModelListParams,
 )
 from appserver.server.catalog import Catalog, model_entry
-from appserver.server.config import LoadedConfig
+from appserver.server.config import LoadedConfig, version_of
 from appserver.store.redaction import redact_text, secret_param
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import MockExperimentalMethodResponse
+    from appserver.protocol.wire_types import ConfigReadResponse, Model, ModelListResponse
 
 DEFAULT_PAGE = 50
 REDACTED = "[redacted]"
@@ -67,17 +68,30 @@ class DiscoveryHandlers:
         self.catalog = catalog
 
     def register(self, registry: MethodRegistry) -> None:
-        registry.register("model/list", ModelListParams, self.model_list, scope=Scope.INLINE)
-        registry.register("config/read", ConfigReadParams, self.config_read, scope=Scope.INLINE)
+        registry.register(
+            "model/list",
+            ModelListParams,
+            self.model_list,
+            result="ModelListResponse",
+            scope=Scope.INLINE,
+        )
+        registry.register(
+            "config/read",
+            ConfigReadParams,
+            self.config_read,
+            result="ConfigReadResponse",
+            scope=Scope.INLINE,
+        )
         registry.register(
             "mock/experimentalMethod",
             MockExperimentalMethodParams,
             self.mock_experimental,
+            result="MockExperimentalMethodResponse",
             experimental=True,
             scope=Scope.INLINE,
         )
 
-    async def model_list(self, ctx: RequestContext, p: ModelListParams) -> dict[str, Any]:
+    async def model_list(self, ctx: RequestContext, p: ModelListParams) -> ModelListResponse:
         cat = self.catalog
         provider = p.model_provider or cat.default_provider
         if not cat.has(provider):
@@ -93,9 +107,10 @@ class DiscoveryHandlers:
         name = cat.display_name(provider)
         data = [model_entry(s, name, s == cat.default_model) for s in page]
         end = start + len(page)
-        return {"data": data, "nextCursor": str(end) if end < len(slugs) else None}
+        more = str(end) if end < len(slugs) else None
+        return {"data": cast("list[Model]", data), "nextCursor": more}
 
-    async def config_read(self, ctx: RequestContext, p: ConfigReadParams) -> dict[str, Any]:
+    async def config_read(self, ctx: RequestContext, p: ConfigReadParams) -> ConfigReadResponse:
         cfg = self.config
         values = redact(cfg.snapshot())
         if values.get("approval_policy") == "on-failure":
@@ -104,21 +119,26 @@ class DiscoveryHandlers:
             values["approval_policy"] = "on-request"
         values.setdefault("model", self.catalog.default_model)
         values.setdefault("model_provider", self.catalog.default_provider)
-        version = "sha256:" + hashlib.sha256(orjson.dumps(cfg.values)).hexdigest()[:16]
-        user_layer = {"type": "user", "file": str(cfg.path)}
+        # The reference's layer version: a hash of the layer's values (``config_write``), so
+        # a client can send it back as ``expectedVersion``.
+        version = version_of(cfg.file_values)
+        user_layer = {"type": "user", "file": str(cfg.path.absolute())}
+        flags = {k: cfg.get(k) for k, origin in cfg.origins.items() if origin == "override"}
+        flags_version = version_of(flags)
         origins = {
-            key: {
-                "name": user_layer if origin == "user" else {"type": "sessionFlags"},
-                "version": version,
-            }
+            key: {"name": user_layer, "version": version}
+            if origin == "user"
+            else {"name": {"type": "sessionFlags"}, "version": flags_version}
             for key, origin in cfg.origins.items()
         }
         result: dict[str, Any] = {"config": values, "origins": origins}
         if p.include_layers:
-            result["layers"] = [{"name": user_layer, "version": version, "config": values}]
-        return result
+            result["layers"] = [
+                {"name": user_layer, "version": version, "config": redact(cfg.file_values)}
+            ]
+        return cast("ConfigReadResponse", result)
 
     async def mock_experimental(
         self, ctx: RequestContext, p: MockExperimentalMethodParams
-    ) -> dict[str, Any]:
+    ) -> MockExperimentalMethodResponse:
         return {"echoed": p.value}

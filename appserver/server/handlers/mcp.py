@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appserver.core.processor import RequestContext
 from appserver.engine.manager import ThreadManager
@@ -30,6 +30,16 @@ from appserver.protocol.mcp_params import (
 )
 from appserver.protocol.registry import MethodRegistry
 from appserver.server.config import ConfigError, LoadedConfig, load_config
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        ListMcpServerStatusResponse,
+        McpResourceReadResponse,
+        McpServerRefreshResponse,
+        McpServerStatus,
+        McpServerToolCallResponse,
+        ResourceContent,
+    )
 
 log = logging.getLogger("appserver.mcp")
 
@@ -78,10 +88,31 @@ class McpHandlers:
         self.mcp = mcp
 
     def register(self, r: MethodRegistry) -> None:
-        r.register("mcpServerStatus/list", McpServerStatusListParams, self.status_list)
-        r.register("mcpServer/tool/call", McpServerToolCallParams, self.tool_call)
-        r.register("mcpServer/resource/read", McpResourceReadParams, self.resource_read)
-        r.register("config/mcpServer/reload", McpReloadParams, self.reload, params_optional=True)
+        r.register(
+            "mcpServerStatus/list",
+            McpServerStatusListParams,
+            self.status_list,
+            result="ListMcpServerStatusResponse",
+        )
+        r.register(
+            "mcpServer/tool/call",
+            McpServerToolCallParams,
+            self.tool_call,
+            result="McpServerToolCallResponse",
+        )
+        r.register(
+            "mcpServer/resource/read",
+            McpResourceReadParams,
+            self.resource_read,
+            result="McpResourceReadResponse",
+        )
+        r.register(
+            "config/mcpServer/reload",
+            McpReloadParams,
+            self.reload,
+            result="McpServerRefreshResponse",
+            params_optional=True,
+        )
 
     def _thread(self, thread_id: str | None) -> str | None:
         if thread_id is not None and thread_id not in self.threads.loaded:
@@ -90,7 +121,7 @@ class McpHandlers:
 
     async def status_list(
         self, ctx: RequestContext, p: McpServerStatusListParams
-    ) -> dict[str, Any]:
+    ) -> ListMcpServerStatusResponse:
         thread_id = self._thread(p.thread_id)
         if thread_id is not None:
             servers = self.mcp.servers_of(thread_id)
@@ -119,7 +150,10 @@ class McpHandlers:
             for n in page
         ]
         more = start + len(page) < len(names)
-        return {"data": data, "nextCursor": str(start + len(page)) if more else None}
+        return {
+            "data": cast("list[McpServerStatus]", data),
+            "nextCursor": str(start + len(page)) if more else None,
+        }
 
     async def _ready(self, thread_id: str | None, server: str) -> McpConnection:
         cfg = self.mcp.server(thread_id, server)
@@ -136,7 +170,9 @@ class McpHandlers:
             raise internal_error(conn.error or f"MCP server '{server}' is {conn.status}")
         return conn
 
-    async def tool_call(self, ctx: RequestContext, p: McpServerToolCallParams) -> dict[str, Any]:
+    async def tool_call(
+        self, ctx: RequestContext, p: McpServerToolCallParams
+    ) -> McpServerToolCallResponse:
         thread_id = self._thread(p.thread_id)
         conn = await self._ready(thread_id, p.server)
         if p.arguments is not None and not isinstance(p.arguments, dict):
@@ -153,16 +189,18 @@ class McpHandlers:
             "_meta": wire.get("_meta"),
         }
 
-    async def resource_read(self, ctx: RequestContext, p: McpResourceReadParams) -> dict[str, Any]:
+    async def resource_read(
+        self, ctx: RequestContext, p: McpResourceReadParams
+    ) -> McpResourceReadResponse:
         thread_id = self._thread(p.thread_id)
         conn = await self._ready(thread_id, p.server)
         try:
             contents = await conn.read_resource(p.uri)
         except McpCallError as exc:
             raise internal_error(f"resource read failed for `{p.server}`: {exc}") from None
-        return {"contents": contents, "originCallId": None}
+        return {"contents": cast("list[ResourceContent]", contents), "originCallId": None}
 
-    async def reload(self, ctx: RequestContext, p: McpReloadParams) -> dict[str, Any]:
+    async def reload(self, ctx: RequestContext, p: McpReloadParams) -> McpServerRefreshResponse:
         """config.toml's ``[mcp_servers]`` read again (``-c`` overrides are not replayed):
         added servers start in every loaded thread, removed ones stop, failed ones restart.
         A bad entry is skipped and logged, as at startup."""

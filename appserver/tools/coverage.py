@@ -1,4 +1,5 @@
-"""The protocol coverage table: every stable client method of Codex 0.169.0 and our status.
+"""The README's protocol coverage table: every stable client method of Codex 0.169.0 and our
+status (``python -m appserver.tools.coverage`` prints it).
 
 Owns the list of stable method names (``methods_stable.json``, names only, taken from the
 official schema), the reason each unimplemented one is not implemented (``NOT_YET_REASONS``)
@@ -6,7 +7,8 @@ and ``coverage_markdown(registry)``, which renders the README's table from the s
 method registry so the two cannot drift (a test compares them, and checks that every
 unimplemented method has a reason and that no reason outlives its methods). A method we do
 not implement gets the reference's unknown-method reply (-32600 ``Invalid request: unknown
-variant ...``), never a hang.
+variant ...``), never a hang. README tooling, not protocol: it renders from the server's
+registry, so it lives above the server and nothing but tests imports it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ NOT_YET = "not yet (replies -32600 unknown variant)"
 HANDLED_NOTIFICATIONS: dict[str, str] = {
     "initialized": "implemented (accepted and ignored; as in Codex, requests do not wait for it)",
 }
+
+_CONFIG_WRITE = (
+    "the user's `config.toml` only (another `filePath` is `configLayerReadonly`); comments "
+    "and order kept; the running server takes the new file at once"
+)
 
 # Notes on implemented methods that do less than the reference.
 IMPLEMENTED_NOTES: dict[str, str] = {
@@ -44,7 +51,19 @@ IMPLEMENTED_NOTES: dict[str, str] = {
     "config/mcpServer/reload": (
         "reads config.toml's `[mcp_servers]` again; `-c` overrides of them are not replayed"
     ),
-    "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
+    "review/start": (
+        "`detached` delivery gets -32600, as in Codex 0.169.0 (the schema offers `inline` "
+        "only); the diff is read with `git` and given to the reviewer, which runs no tools"
+    ),
+    "config/value/write": _CONFIG_WRITE,
+    "config/batchWrite": _CONFIG_WRITE,
+    "modelProvider/config/write": (
+        "`customGateway` only; `bedrock` and `gcp` get -32600 (no cloud SDKs here)"
+    ),
+    "modelProvider/capabilities/read": (
+        "`imageGeneration` and `webSearch` are false: the engine offers neither hosted tool"
+    ),
+    "experimentalFeature/list": "the one `[features]` flag the engine acts on: `shell_tool`",
     "account/login/start": (
         "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
         "they need OpenAI's hosted services"
@@ -61,11 +80,6 @@ _COMMAND = (
     "the agent's `shell_command` tool covers commands within a turn, behind approval and "
     "bubblewrap; exposing a host process API to clients " + _SANDBOX_ROOTS
 )
-_CONFIG_READ_ONLY = (
-    "config is read-only: `config.toml` is read once at startup (with `tomllib`, which "
-    "cannot write); writes need a comment-preserving TOML writer, `expectedVersion` checks "
-    "and live reload of the providers"
-)
 _PLUGINS = (
     "plugins bundle skills, MCP servers and apps; the engine finds skills on disk but has no "
     "plugin installer and no connectors yet"
@@ -75,14 +89,6 @@ _MCP_OAUTH = (
     "loopback redirect and a token store) is not built; HTTP servers authenticate with "
     "`bearer_token_env_var`, `http_headers` or `env_http_headers`"
 )
-_SECTIONS = (
-    "server-owned thread sections (named groups ordering the thread list across clients): "
-    "the store keeps rollouts and a thread index only, with no section table"
-)
-_ATTACHMENTS = (
-    "server-persisted thread attachments (typed payloads keyed by an identity, with reverse "
-    "lookup): the store keeps rollouts and a thread index only, with no attachment table"
-)
 _EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents: no importers here"
 
 # Why each stable method we lack is not implemented. A key is a method name, or a prefix
@@ -90,14 +96,6 @@ _EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents:
 # shorter one.
 NOT_YET_REASONS: dict[str, str] = {
     # threads
-    "thread/goal/*": (
-        "the goal feature (an objective with a token budget tracked across turns, "
-        "`thread/goal/updated`) is not in the turn runner"
-    ),
-    "thread/attachment/*": _ATTACHMENTS,
-    "thread/attachmentOwner/list": _ATTACHMENTS,
-    "thread/section/move": _SECTIONS,
-    "threadSection/*": _SECTIONS,
     "thread/shellCommand": (
         "the user's `!` command runs unsandboxed with full access by definition; the shell "
         "here only runs the model's commands, behind approval and bubblewrap, and a client "
@@ -111,19 +109,7 @@ NOT_YET_REASONS: dict[str, str] = {
         "replacing the persisted history with the turns before one (`thread/reverted`) needs "
         "a rollback record: rollouts here are append-only and have none yet"
     ),
-    "thread/inject_items": (
-        "no blocker, just not built: the model history is already kept as Responses items, "
-        "so it needs only item validation and a rollout record"
-    ),
-    "review/start": (
-        "review turns (a review prompt over uncommitted changes, a branch or a commit, with "
-        "review-mode items) are not built; the engine runs regular and compaction turns only"
-    ),
     # skills, hooks, plugins, apps
-    "skills/config/write": (
-        "enables or disables a skill by path in the user config; "
-        "every discovered skill is enabled here, and " + _CONFIG_READ_ONLY
-    ),
     "marketplace/*": ("plugin marketplaces only feed `plugin/install`; " + _PLUGINS),
     "plugin/*": _PLUGINS,
     "plugin/share/*": "shares plugins through OpenAI's plugin service: " + _HOSTED,
@@ -142,19 +128,6 @@ NOT_YET_REASONS: dict[str, str] = {
     "account/gatewayOAuth/*": (
         "OAuth sign-in to an administrator-configured model gateway; providers here use an "
         "API key (the `env_key` variable or `auth.json`) or none"
-    ),
-    "modelProvider/list": (
-        "no blocker, just not built: the provider catalog behind `model/list` exists, but "
-        "not its `ModelProviderSummary` view"
-    ),
-    "modelProvider/config/write": "adds or edits a provider in the config; " + _CONFIG_READ_ONLY,
-    "modelProvider/capabilities/read": (
-        "reports whether the provider supports image generation and web search, "
-        "OpenAI-hosted tools this engine does not offer the model"
-    ),
-    "experimentalFeature/*": (
-        "there are no `[features]` flags to list or toggle; experimental methods are gated by "
-        "`capabilities.experimentalApi` only"
     ),
     "windowsSandbox/*": (
         "sets up Codex's Windows sandbox; this server sandboxes with bubblewrap on Linux and "
@@ -178,9 +151,6 @@ NOT_YET_REASONS: dict[str, str] = {
         "writes the feedback bundle (logs and thread) as a local ZIP; the server keeps no "
         "log files to bundle (logs go to stderr only)"
     ),
-    # config
-    "config/value/write": _CONFIG_READ_ONLY,
-    "config/batchWrite": _CONFIG_READ_ONLY,
     "externalAgentConfig/*": _EXTERNAL_AGENT,
 }
 
