@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from appserver.engine.manager import ThreadManager
     from appserver.engine.providers.config import ProviderInfo
     from appserver.engine.tools.command_policy import CommandPolicy
+    from appserver.host.boundary import HostApiConfig
     from appserver.server.auth import AuthStore
     from appserver.server.catalog import Catalog
     from appserver.server.models import ModelClients
@@ -81,6 +82,7 @@ class App:
         if config.get("model_providers"):
             self._providers = self._resolve_providers()
         self._commands = self._command_policy()
+        self._host_config = self._host_api_config()
         self.processor = MessageProcessor(
             self.registry,
             ServerIdentity(codex_home=str(config.home.resolve())),
@@ -114,6 +116,33 @@ class App:
             return CommandPolicy.from_config(self.config.values)
         except PolicyError as exc:
             raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
+
+    def _host_api_config(self) -> HostApiConfig:
+        """``[host_api]``, checked here so a bad table refuses to start."""
+        from appserver.host.boundary import HostApiConfig, HostConfigError
+
+        try:
+            return HostApiConfig.from_config(self.config.values)
+        except HostConfigError as exc:
+            raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
+
+    def _thread_roots(self) -> list[str]:
+        """The loaded threads' working directories and listed writable roots (the host
+        boundary's roots for limited connections)."""
+        roots: list[str] = []
+        for thread in list(self.manager.loaded.values()):
+            roots.append(thread.settings.cwd)
+            listed = thread.settings.sandbox_policy.get("writableRoots") or []
+            roots.extend(str(r) for r in listed if isinstance(r, str))
+        return roots
+
+    def _load_host(self) -> None:
+        from appserver.host.boundary import Boundary
+        from appserver.server.handlers.host_fs import HostFsHandlers
+
+        self.boundary = Boundary(self._host_config, self._thread_roots)
+        self.host_fs = HostFsHandlers(self.boundary, self.processor.sender)
+        self.host_fs.register(self.registry)
 
     def load(self) -> None:
         """Build everything behind the handshake: the providers, the engine, the store, and
@@ -169,6 +198,7 @@ class App:
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
+        self._load_host()
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
@@ -179,6 +209,7 @@ class App:
         # go on (their pending approvals wait for another subscriber or a resume).
         if not self.loaded:
             return
+        self.host_fs.connection_closed(conn.id)
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
 
@@ -232,6 +263,7 @@ class App:
 
             await self.manager.shutdown(timeout=STOP_TURNS_S)
             shell.kill_all_running()
+            self.host_fs.close()
 
     async def stop(self) -> None:
         """Stop everything (``interrupt_work`` first if the caller has not), within about a
