@@ -136,13 +136,23 @@ class App:
             roots.extend(str(r) for r in listed if isinstance(r, str))
         return roots
 
-    def _load_host(self) -> None:
+    def _load_host(self, commands: CommandPolicy) -> None:
         from appserver.host.boundary import Boundary
+        from appserver.host.exec_sessions import ExecSessions
+        from appserver.server.handlers.host_exec import OUTPUT_DELTA, HostExecHandlers
         from appserver.server.handlers.host_fs import HostFsHandlers
 
+        sender = self.processor.sender
         self.boundary = Boundary(self._host_config, self._thread_roots)
-        self.host_fs = HostFsHandlers(self.boundary, self.processor.sender)
+        self.host_fs = HostFsHandlers(self.boundary, sender)
         self.host_fs.register(self.registry)
+
+        async def delta(conn_id: int, params: dict[str, Any]) -> None:
+            await sender.notify(conn_id, OUTPUT_DELTA, params)
+
+        mode = str(self.config.get("sandbox_mode", "read-only"))
+        self.host_exec = ExecSessions(lambda: commands, mode, delta)
+        HostExecHandlers(self.boundary, self.host_exec, sender).register(self.registry)
 
     def load(self) -> None:
         """Build everything behind the handshake: the providers, the engine, the store, and
@@ -185,20 +195,21 @@ class App:
             )
         )
         SkillsHandlers(self.skills, self.processor.sender).register(self.registry)
+        # Credentials stay out of the commands the agent runs; every command has a limit.
+        commands = self._commands.scrubbing(credential_env_vars(providers, config.values))
         self.manager: ThreadManager = ThreadManager(
             self.store,
             CoreOutbox(self.processor.sender),
             self.models,
             idle_unload_s=self._idle_unload_s,
-            # Credentials stay out of the commands the agent runs; every command has a limit.
-            commands=self._commands.scrubbing(credential_env_vars(providers, config.values)),
+            commands=commands,
             context_window_for=self.catalog.context_window,
             skills=self.skills,
         )
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
-        self._load_host()
+        self._load_host(commands)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
@@ -210,6 +221,7 @@ class App:
         if not self.loaded:
             return
         self.host_fs.connection_closed(conn.id)
+        self.host_exec.drop_connection(conn.id)
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
 
