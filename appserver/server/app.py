@@ -141,6 +141,7 @@ class App:
         from appserver.host.exec_sessions import ExecSessions
         from appserver.server.handlers.host_exec import OUTPUT_DELTA, HostExecHandlers
         from appserver.server.handlers.host_fs import HostFsHandlers
+        from appserver.server.handlers.host_search import HostSearchHandlers
 
         sender = self.processor.sender
         self.boundary = Boundary(self._host_config, self._thread_roots)
@@ -153,6 +154,8 @@ class App:
         mode = str(self.config.get("sandbox_mode", "read-only"))
         self.host_exec = ExecSessions(lambda: commands, mode, delta)
         HostExecHandlers(self.boundary, self.host_exec, sender).register(self.registry)
+        self.host_search = HostSearchHandlers(self.boundary)
+        self.host_search.register(self.registry)
 
     def load(self) -> None:
         """Build everything behind the handshake: the providers, the engine, the store, and
@@ -222,6 +225,7 @@ class App:
             return
         self.host_fs.connection_closed(conn.id)
         self.host_exec.drop_connection(conn.id)
+        self.host_search.connection_closed(conn.id)
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
 

@@ -1,0 +1,271 @@
+"""``fuzzyFileSearch``: the files and directories under some roots whose path matches a query.
+
+Owns listing a root and scoring paths. Listing: inside a git work tree, ``git ls-files
+--cached --others --exclude-standard`` (git's own ``.gitignore`` rules, and its index makes it
+fast); elsewhere a walk with ``os.scandir`` that follows no link, skips ``.git`` and applies
+every ``.gitignore`` it meets with ``pathspec``'s git-compatible rules. Directories are
+candidates too (``match_type: "directory"``). Both stop early when the caller's ``cancelled``
+flag is set, and a listing is bounded (``MAX_CANDIDATES``).
+
+Matching is a subsequence match (each query character in order; case-insensitive unless
+the query has an upper-case letter; spaces ignored), prefiltered by one compiled regular
+expression so most paths cost a single C-level search. Matches are scored like fzf's v1:
+points per character, bonuses after a separator or at a camelCase hump, for consecutive
+characters and for landing in the file name, a small penalty per gap; ``indices`` are the
+matched character positions in ``path``. The best ``limit`` (50) are returned, best first.
+
+It must never read a file's content and never follow a link out of a root.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pathspec
+
+__all__ = ["DEFAULT_LIMIT", "MAX_CANDIDATES", "Match", "list_root", "search"]
+
+DEFAULT_LIMIT = 50
+MAX_CANDIDATES = 2_000_000
+_GIT_TIMEOUT_S = 30
+_SEPARATORS = frozenset("/_-. ")
+
+_SCORE_MATCH = 16
+_BONUS_BOUNDARY = 8
+_BONUS_CAMEL = 7
+_BONUS_CONSECUTIVE = 4
+_BONUS_FIRST = 8
+_BONUS_FILE_NAME = 2
+_PENALTY_GAP = 1
+_MAX_GAP_PENALTY = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    root: str
+    path: str
+    is_dir: bool
+    score: int
+    indices: tuple[int, ...]
+
+    def wire(self) -> dict[str, object]:
+        return {
+            "root": self.root,
+            "path": self.path,
+            "match_type": "directory" if self.is_dir else "file",
+            "file_name": os.path.basename(self.path),
+            "score": self.score,
+            "indices": list(self.indices),
+        }
+
+
+class Cancelled(Exception):
+    pass
+
+
+# -- listing -------------------------------------------------------------------------------------
+
+
+def _git_listing(root: str, cancelled: threading.Event) -> list[tuple[str, bool]] | None:
+    """Paths (relative, with directories) from git, or None when ``root`` is not in a work
+    tree or git is unavailable."""
+    try:
+        done = subprocess.run(
+            # No fsmonitor hook: a repository's own config must not run a program here.
+            [
+                *("git", "-c", "core.fsmonitor=false", "-C", root, "ls-files", "-z"),
+                *("--cached", "--others", "--exclude-standard"),
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    if cancelled.is_set():
+        raise Cancelled
+    out: list[tuple[str, bool]] = []
+    dirs: set[str] = set()
+    for raw in done.stdout.split(b"\0"):
+        if not raw:
+            continue
+        path = os.fsdecode(raw)
+        out.append((path, False))
+        parent = os.path.dirname(path)
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = os.path.dirname(parent)
+        if len(out) >= MAX_CANDIDATES:
+            break
+    out.extend((d, True) for d in dirs)
+    return out
+
+
+def _walk(root: str, cancelled: threading.Event) -> Iterator[tuple[str, bool]]:
+    # (directory relative to root, the gitignore specs in force there with their base)
+    stack: list[tuple[str, list[tuple[str, pathspec.GitIgnoreSpec]]]] = [("", [])]
+    count = 0
+    while stack:
+        rel, specs = stack.pop()
+        if cancelled.is_set():
+            raise Cancelled
+        here = os.path.join(root, rel) if rel else root
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        names = {e.name for e in entries}
+        if ".gitignore" in names:
+            try:
+                with open(
+                    os.path.join(here, ".gitignore"), encoding="utf-8", errors="replace"
+                ) as f:
+                    lines = f.read().splitlines()
+                specs = [*specs, (rel, pathspec.GitIgnoreSpec.from_lines(lines))]
+            except OSError:
+                pass
+        for entry in entries:
+            if entry.name == ".git":
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            path = f"{rel}/{entry.name}" if rel else entry.name
+            if _ignored(path, is_dir, specs):
+                continue
+            yield path, is_dir
+            count += 1
+            if count >= MAX_CANDIDATES:
+                return
+            if is_dir:
+                stack.append((path, specs))
+
+
+def _ignored(path: str, is_dir: bool, specs: list[tuple[str, pathspec.GitIgnoreSpec]]) -> bool:
+    ignored = False
+    for base, spec in specs:
+        local = path[len(base) + 1 :] if base else path
+        candidate = local + "/" if is_dir else local
+        result = spec.check_file(candidate)
+        if result.include is not None:
+            ignored = result.include
+    return ignored
+
+
+def list_root(root: str, cancelled: threading.Event) -> list[tuple[str, bool]]:
+    """Every candidate under ``root`` as (relative path, is a directory)."""
+    listed = _git_listing(root, cancelled)
+    return listed if listed is not None else list(_walk(root, cancelled))
+
+
+# -- matching ------------------------------------------------------------------------------------
+
+
+def _bonus(path: str, i: int) -> int:
+    if i == 0:
+        return _BONUS_FIRST
+    prev = path[i - 1]
+    if prev in _SEPARATORS:
+        return _BONUS_BOUNDARY
+    if prev.islower() and path[i].isupper():
+        return _BONUS_CAMEL
+    return 0
+
+
+def score_path(query: str, path: str, folded: str) -> tuple[int, tuple[int, ...]] | None:
+    """Score ``path`` for ``query`` (already case-folded as ``folded`` is): fzf v1's forward
+    scan to the end of the first match, then a backward scan for the shortest one."""
+    n = len(query)
+    qi = 0
+    end = -1
+    for i, ch in enumerate(folded):
+        if ch == query[qi]:
+            qi += 1
+            if qi == n:
+                end = i
+                break
+    if end < 0:
+        return None
+    start = end
+    qi = n - 1
+    for i in range(end, -1, -1):
+        if folded[i] == query[qi]:
+            qi -= 1
+            if qi < 0:
+                start = i
+                break
+    # Forward again inside [start, end], taking boundary positions greedily.
+    indices: list[int] = []
+    qi = 0
+    for i in range(start, end + 1):
+        if qi < n and folded[i] == query[qi]:
+            indices.append(i)
+            qi += 1
+    name_start = path.rfind("/") + 1
+    score = 0
+    prev = -2
+    for i in indices:
+        score += _SCORE_MATCH + _bonus(path, i)
+        if i == prev + 1:
+            score += _BONUS_CONSECUTIVE
+        elif prev >= 0:
+            score -= min(_MAX_GAP_PENALTY, (i - prev - 1) * _PENALTY_GAP)
+        if i >= name_start:
+            score += _BONUS_FILE_NAME
+        prev = i
+    return max(score, 0), tuple(indices)
+
+
+def search(
+    query: str,
+    roots: list[str],
+    cancelled: threading.Event,
+    limit: int = DEFAULT_LIMIT,
+) -> list[Match]:
+    """The best ``limit`` matches of ``query`` under ``roots`` (resolved, checked)."""
+    needle = "".join(query.split())
+    if not needle:
+        return []
+    sensitive = needle != needle.lower()
+    folded_query = needle if sensitive else needle.lower()
+    pattern = re.compile(
+        ".*?".join(re.escape(c) for c in folded_query), 0 if sensitive else re.IGNORECASE
+    )
+    # A min-heap of the best so far: (score, -length, path, order, match); ``order`` keeps
+    # two equal keys (one path under two roots) from comparing the matches.
+    best: list[tuple[int, int, str, int, Match]] = []
+    order = 0
+    for root in roots:
+        candidates = list_root(root, cancelled)
+        search_fn = pattern.search
+        for n, (path, is_dir) in enumerate(candidates):
+            if n % 8192 == 0 and cancelled.is_set():
+                raise Cancelled
+            if search_fn(path) is None:
+                continue
+            folded = path if sensitive else path.lower()
+            if len(folded) != len(path):  # lower() changed the length: match as is
+                folded = path
+            scored = score_path(folded_query, path, folded)
+            if scored is None:
+                continue
+            score, indices = scored
+            order -= 1
+            key = (score, -len(path), path, order)
+            if len(best) < limit:
+                heapq.heappush(best, (*key, Match(root, path, is_dir, score, indices)))
+            elif key > best[0][:4]:
+                heapq.heapreplace(best, (*key, Match(root, path, is_dir, score, indices)))
+    best.sort(key=lambda t: (-t[0], -t[1], t[2], -t[3]))
+    return [m for *_, m in best]
