@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -110,12 +111,28 @@ def _git_listing(root: str, cancelled: threading.Event) -> list[tuple[str, bool]
     return out
 
 
+_Rules = list[tuple[str, list[tuple[re.Pattern[str], bool]]]]  # (base, [(regex, ignore)])
+
+
+def _rules(lines: list[str]) -> list[tuple[re.Pattern[str], bool]]:
+    """A ``.gitignore``'s patterns compiled by ``pathspec`` (git's rules), kept as
+    (regex, ignores) pairs so checking a path is one ``match`` per pattern."""
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    out: list[tuple[re.Pattern[str], bool]] = []
+    for pattern in spec.patterns:
+        include = getattr(pattern, "include", None)
+        regex = getattr(pattern, "regex", None)
+        if include is not None and isinstance(regex, re.Pattern):
+            out.append((regex, bool(include)))
+    return out
+
+
 def _walk(root: str, cancelled: threading.Event) -> Iterator[tuple[str, bool]]:
-    # (directory relative to root, the gitignore specs in force there with their base)
-    stack: list[tuple[str, list[tuple[str, pathspec.GitIgnoreSpec]]]] = [("", [])]
+    # (directory relative to root, the .gitignore rules in force there with their base)
+    stack: list[tuple[str, _Rules]] = [("", [])]
     count = 0
     while stack:
-        rel, specs = stack.pop()
+        rel, rules = stack.pop()
         if cancelled.is_set():
             raise Cancelled
         here = os.path.join(root, rel) if rel else root
@@ -124,14 +141,14 @@ def _walk(root: str, cancelled: threading.Event) -> Iterator[tuple[str, bool]]:
                 entries = list(it)
         except OSError:
             continue
-        names = {e.name for e in entries}
-        if ".gitignore" in names:
+        if any(e.name == ".gitignore" for e in entries):
             try:
                 with open(
                     os.path.join(here, ".gitignore"), encoding="utf-8", errors="replace"
                 ) as f:
-                    lines = f.read().splitlines()
-                specs = [*specs, (rel, pathspec.GitIgnoreSpec.from_lines(lines))]
+                    compiled = _rules(f.read().splitlines())
+                if compiled:
+                    rules = [*rules, (rel, compiled)]
             except OSError:
                 pass
         for entry in entries:
@@ -142,31 +159,49 @@ def _walk(root: str, cancelled: threading.Event) -> Iterator[tuple[str, bool]]:
             except OSError:
                 continue
             path = f"{rel}/{entry.name}" if rel else entry.name
-            if _ignored(path, is_dir, specs):
+            if rules and _ignored(path, is_dir, rules):
                 continue
             yield path, is_dir
             count += 1
             if count >= MAX_CANDIDATES:
                 return
             if is_dir:
-                stack.append((path, specs))
+                stack.append((path, rules))
 
 
-def _ignored(path: str, is_dir: bool, specs: list[tuple[str, pathspec.GitIgnoreSpec]]) -> bool:
+def _ignored(path: str, is_dir: bool, rules: _Rules) -> bool:
+    """git's rule: the last pattern that matches decides; deeper files come later."""
     ignored = False
-    for base, spec in specs:
+    for base, compiled in rules:
         local = path[len(base) + 1 :] if base else path
         candidate = local + "/" if is_dir else local
-        result = spec.check_file(candidate)
-        if result.include is not None:
-            ignored = result.include
+        for regex, ignores in compiled:
+            if regex.match(candidate) is not None:
+                ignored = ignores
     return ignored
 
 
+_CACHE_TTL_S = 3.0
+_cache: dict[str, tuple[float, list[tuple[str, bool]]]] = {}
+_cache_lock = threading.Lock()
+
+
 def list_root(root: str, cancelled: threading.Event) -> list[tuple[str, bool]]:
-    """Every candidate under ``root`` as (relative path, is a directory)."""
+    """Every candidate under ``root`` as (relative path, is a directory). A listing is
+    reused for ``_CACHE_TTL_S`` seconds: a client sends one search per keystroke."""
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(root)
+        if cached is not None and now - cached[0] < _CACHE_TTL_S:
+            return cached[1]
     listed = _git_listing(root, cancelled)
-    return listed if listed is not None else list(_walk(root, cancelled))
+    if listed is None:
+        listed = list(_walk(root, cancelled))
+    with _cache_lock:
+        for key in [k for k, (at, _) in _cache.items() if now - at >= _CACHE_TTL_S]:
+            del _cache[key]
+        _cache[root] = (now, listed)
+    return listed
 
 
 # -- matching ------------------------------------------------------------------------------------
@@ -183,35 +218,25 @@ def _bonus(path: str, i: int) -> int:
     return 0
 
 
-def score_path(query: str, path: str, folded: str) -> tuple[int, tuple[int, ...]] | None:
-    """Score ``path`` for ``query`` (already case-folded as ``folded`` is): fzf v1's forward
-    scan to the end of the first match, then a backward scan for the shortest one."""
+def score_path(
+    query: str, path: str, folded: str, found: re.Match[str]
+) -> tuple[int, tuple[int, ...]]:
+    """Score ``path`` for ``query`` (case-folded as ``folded`` is), given the prefilter's
+    match (leftmost start, earliest end): fzf v1's backward scan from that end for the
+    shortest match, then a forward pass inside it; every step is a C-level ``find``."""
     n = len(query)
-    qi = 0
-    end = -1
-    for i, ch in enumerate(folded):
-        if ch == query[qi]:
-            qi += 1
-            if qi == n:
-                end = i
-                break
-    if end < 0:
-        return None
-    start = end
-    qi = n - 1
-    for i in range(end, -1, -1):
-        if folded[i] == query[qi]:
-            qi -= 1
-            if qi < 0:
-                start = i
-                break
-    # Forward again inside [start, end], taking boundary positions greedily.
+    end = found.end() - 1
+    start = end + 1
+    for qi in range(n - 1, -1, -1):
+        start = folded.rfind(query[qi], 0, start)
+    if start < 0:  # a case-folding oddity: keep the prefilter's start
+        start = found.start()
     indices: list[int] = []
-    qi = 0
-    for i in range(start, end + 1):
-        if qi < n and folded[i] == query[qi]:
-            indices.append(i)
-            qi += 1
+    at = start
+    for ch in query:
+        at = max(folded.find(ch, at), at)
+        indices.append(at)
+        at += 1
     name_start = path.rfind("/") + 1
     score = 0
     prev = -2
@@ -252,15 +277,13 @@ def search(
         for n, (path, is_dir) in enumerate(candidates):
             if n % 8192 == 0 and cancelled.is_set():
                 raise Cancelled
-            if search_fn(path) is None:
+            found = search_fn(path)
+            if found is None:
                 continue
             folded = path if sensitive else path.lower()
-            if len(folded) != len(path):  # lower() changed the length: match as is
-                folded = path
-            scored = score_path(folded_query, path, folded)
-            if scored is None:
+            if len(folded) != len(path):  # lower() changed the length: skip the oddity
                 continue
-            score, indices = scored
+            score, indices = score_path(folded_query, path, folded, found)
             order -= 1
             key = (score, -len(path), path, order)
             if len(best) < limit:
