@@ -425,6 +425,16 @@ class ThreadManager:
         """Run a compaction turn (``begin_turn(thread, "compact")``) on the thread."""
         await self._launch(thread, turn, compaction.run)
 
+    async def launch_body(
+        self,
+        thread: LoadedThread,
+        turn: ActiveTurn,
+        body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Run a turn whose ``body`` is not a model conversation (the user's shell command,
+        ``thread/shellCommand``): announced and ended like any turn."""
+        await self._launch(thread, turn, body)
+
     async def _launch(
         self,
         thread: LoadedThread,

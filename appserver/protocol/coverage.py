@@ -44,15 +44,6 @@ IMPLEMENTED_NOTES: dict[str, str] = {
 }
 
 _HOSTED = "needs OpenAI's hosted services; this server is offline-first"
-_SANDBOX_ROOTS = "needs the sandbox-roots design first (what a connection may touch)"
-_FS = (
-    "the agent's own tools (`shell_command`, `apply_patch`) cover files within a turn; "
-    "exposing a host filesystem API to clients " + _SANDBOX_ROOTS
-)
-_COMMAND = (
-    "the agent's `shell_command` tool covers commands within a turn, behind approval and "
-    "bubblewrap; exposing a host process API to clients " + _SANDBOX_ROOTS
-)
 _CONFIG_READ_ONLY = (
     "config is read-only: `config.toml` is read once at startup (with `tomllib`, which "
     "cannot write); writes need a comment-preserving TOML writer, `expectedVersion` checks "
@@ -86,11 +77,6 @@ NOT_YET_REASONS: dict[str, str] = {
     "thread/attachmentOwner/list": _ATTACHMENTS,
     "thread/section/move": _SECTIONS,
     "threadSection/*": _SECTIONS,
-    "thread/shellCommand": (
-        "the user's `!` command runs unsandboxed with full access by definition; the shell "
-        "here only runs the model's commands, behind approval and bubblewrap, and a client "
-        "entry point waits for the same sandbox-roots design as `command/exec`"
-    ),
     "thread/approveGuardianDeniedAction": (
         "overrides a denial by the auto-review (guardian) reviewer; there is no auto-review "
         "here: every approval goes to the user"
@@ -116,16 +102,6 @@ NOT_YET_REASONS: dict[str, str] = {
     "plugin/*": _PLUGINS,
     "plugin/share/*": "shares plugins through OpenAI's plugin service: " + _HOSTED,
     "app/*": "apps are ChatGPT connectors, hosted by OpenAI: " + _HOSTED,
-    # host filesystem and processes
-    "fs/*": _FS,
-    "fs/watch": _FS + ", and a file watcher behind `fs/changed`",
-    "fs/unwatch": "only stops an `fs/watch` watch, which is not built",
-    "command/exec": _COMMAND,
-    "command/exec/*": "only acts on a `command/exec` process, which is not built",
-    "fuzzyFileSearch": (
-        "it lists files under client-given roots, so it waits for the same sandbox-roots "
-        "design as `fs/*`"
-    ),
     # models, providers, features, permissions
     "account/gatewayOAuth/*": (
         "OAuth sign-in to an administrator-configured model gateway; providers here use an "

@@ -139,7 +139,11 @@ class App:
     def _load_host(self, commands: CommandPolicy) -> None:
         from appserver.host.boundary import Boundary
         from appserver.host.exec_sessions import ExecSessions
-        from appserver.server.handlers.host_exec import OUTPUT_DELTA, HostExecHandlers
+        from appserver.server.handlers.host_exec import (
+            OUTPUT_DELTA,
+            HostExecHandlers,
+            UserShellHandlers,
+        )
         from appserver.server.handlers.host_fs import HostFsHandlers
         from appserver.server.handlers.host_search import HostSearchHandlers
 
@@ -154,6 +158,7 @@ class App:
         mode = str(self.config.get("sandbox_mode", "read-only"))
         self.host_exec = ExecSessions(lambda: commands, mode, delta)
         HostExecHandlers(self.boundary, self.host_exec, sender).register(self.registry)
+        UserShellHandlers(self.boundary, self.manager, commands).register(self.registry)
         self.host_search = HostSearchHandlers(self.boundary)
         self.host_search.register(self.registry)
 

@@ -244,6 +244,9 @@ async def test_commands_refused_to_limited_connections(
             err = await refused(c, "command/exec", params)
             assert err["data"]["reason"] == "outsideHostRoots"
         await refused(c, "command/exec/write", {"processId": "x", "closeStdin": True})
+        started = await c.call("thread/start", {"cwd": str(root)})
+        shell = {"threadId": started["thread"]["id"], "command": f"cat {outside}/secret.txt"}
+        await refused(c, "thread/shellCommand", shell)
 
 
 async def test_unauthenticated_websocket_is_refused(home: Path, layout: tuple[Path, Path]) -> None:

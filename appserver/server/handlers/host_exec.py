@@ -1,5 +1,5 @@
 """``command/exec``, ``command/exec/write``, ``command/exec/terminate``,
-``command/exec/resize``.
+``command/exec/resize``, and ``thread/shellCommand`` (the user's ``!cmd``).
 
 Owns these handlers and their registration. Each asks the boundary for the connection's
 access (only unrestricted connections run commands) and hands the work to
@@ -10,7 +10,8 @@ same connection before the reply). It must never run a process itself.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.processor import RequestContext
@@ -21,9 +22,15 @@ from appserver.protocol.host_params import (
     CommandExecResizeParams,
     CommandExecTerminateParams,
     CommandExecWriteParams,
+    ThreadShellCommandParams,
 )
 from appserver.protocol.registry import MethodRegistry
 from appserver.server.handlers.host_fs import decode_base64
+
+if TYPE_CHECKING:
+    from appserver.engine.manager import ThreadManager
+    from appserver.engine.tools.command_policy import CommandPolicy
+    from appserver.engine.turn_runner import TurnRunner
 
 OUTPUT_DELTA = "command/exec/outputDelta"
 
@@ -63,4 +70,54 @@ class HostExecHandlers:
     async def resize(self, ctx: RequestContext, p: CommandExecResizeParams) -> dict[str, Any]:
         self._check(ctx)
         self.sessions.resize(ctx.connection.id, p.process_id, p.size.rows, p.size.cols)
+        return {}
+
+
+class UserShellHandlers:
+    """``thread/shellCommand``: replies ``{}`` at once, then runs the command as a turn of
+    its own in the thread (:mod:`appserver.host.user_shell`). Only connections with full
+    access may: the command runs unconfined."""
+
+    def __init__(self, boundary: Boundary, manager: ThreadManager, commands: CommandPolicy) -> None:
+        self.boundary = boundary
+        self.manager = manager
+        self.commands = commands
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def register(self, registry: MethodRegistry) -> None:
+        registry.register("thread/shellCommand", ThreadShellCommandParams, self.shell_command)
+
+    async def shell_command(
+        self, ctx: RequestContext, p: ThreadShellCommandParams
+    ) -> dict[str, Any]:
+        from appserver.engine.ids import uuid7
+        from appserver.host.user_shell import run_user_shell
+        from appserver.protocol.errors import invalid_request
+
+        require_unrestricted(self.boundary.access(ctx.connection))
+        if not p.command.strip():
+            raise invalid_request("command must not be empty")
+        if p.timeout_ms is not None and p.timeout_ms < 0:
+            raise invalid_request("timeoutMs must not be negative")
+        thread = self.manager.get_loaded(p.thread_id)
+        turn = self.manager.begin_turn(thread)
+        env = self.commands.env()
+
+        async def body(runner: TurnRunner) -> None:
+            await run_user_shell(
+                runner,
+                thread_id=thread.id,
+                turn_id=turn.id,
+                item_id=uuid7(),
+                command=p.command,
+                cwd=thread.settings.cwd,
+                env=env,
+                timeout_ms=p.timeout_ms,
+                history=thread.history,
+            )
+
+        # After this reply goes out: the turn's notifications follow it.
+        task = asyncio.create_task(self.manager.launch_body(thread, turn, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return {}
