@@ -13,6 +13,7 @@ expression so most paths cost a single C-level search. Matches are scored like f
 points per character, bonuses after a separator or at a camelCase hump, for consecutive
 characters and for landing in the file name, a small penalty per gap; ``indices`` are the
 matched character positions in ``path``. The best ``limit`` (50) are returned, best first.
+A root's listing is reused for three seconds (a client searches once per keystroke).
 
 It must never read a file's content and never follow a link out of a root.
 """

@@ -37,6 +37,10 @@ IMPLEMENTED_NOTES: dict[str, str] = {
     "hooks/list": "the engine runs no lifecycle hooks, so every directory lists none",
     "plugin/installed": "no plugin loader yet, so no marketplace lists any",
     "thread/goal/get": "`{goal: null}`: no goal feature yet, so no thread has one",
+    "thread/shellCommand": (
+        "a turn of its own in the thread; -32600 while the thread has an active turn"
+    ),
+    "fuzzyFileSearch": "the best 50 matches; the session variant (experimental) is not built",
     "account/login/start": (
         "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
         "they need OpenAI's hosted services"
