@@ -12,7 +12,9 @@ the query has an upper-case letter; spaces ignored), prefiltered by one compiled
 expression so most paths cost a single C-level search. Matches are scored like fzf's v1:
 points per character, bonuses after a separator or at a camelCase hump, for consecutive
 characters and for landing in the file name, a small penalty per gap; ``indices`` are the
-matched character positions in ``path``. The best ``limit`` (50) are returned, best first.
+matched character positions in ``path``. To stay fast when most paths match, only the
+``SCORED`` (2,000) tightest matches are scored in full. The best ``limit`` (50) are
+returned, best first.
 A root's listing is reused for three seconds (a client searches once per keystroke).
 
 It must never read a file's content and never follow a link out of a root.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 
 import pathspec
 
-__all__ = ["DEFAULT_LIMIT", "MAX_CANDIDATES", "Match", "list_root", "search"]
+__all__ = ["DEFAULT_LIMIT", "MAX_CANDIDATES", "SCORED", "Listing", "Match", "list_root", "search"]
 
 DEFAULT_LIMIT = 50
 MAX_CANDIDATES = 2_000_000
@@ -182,75 +184,96 @@ def _ignored(path: str, is_dir: bool, rules: _Rules) -> bool:
     return ignored
 
 
+SCORED = 2_000
 _CACHE_TTL_S = 3.0
-_cache: dict[str, tuple[float, list[tuple[str, bool]]]] = {}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A root's candidates: relative paths, the same lower-cased, and which are
+    directories (parallel lists, so a search walks them without building tuples)."""
+
+    paths: list[str]
+    folded: list[str]
+    dirs: list[bool]
+
+    @classmethod
+    def of(cls, entries: list[tuple[str, bool]]) -> Listing:
+        paths = [p for p, _ in entries]
+        folded = [p.lower() for p in paths]
+        # A path whose lower-casing changes its length cannot map indices: matched as is.
+        folded = [f if len(f) == len(p) else p for f, p in zip(folded, paths, strict=True)]
+        return cls(paths, folded, [d for _, d in entries])
+
+
+_cache: dict[str, tuple[float, Listing]] = {}
 _cache_lock = threading.Lock()
 
 
-def list_root(root: str, cancelled: threading.Event) -> list[tuple[str, bool]]:
-    """Every candidate under ``root`` as (relative path, is a directory). A listing is
-    reused for ``_CACHE_TTL_S`` seconds: a client sends one search per keystroke."""
+def list_root(root: str, cancelled: threading.Event) -> Listing:
+    """Every candidate under ``root``. A listing is reused for ``_CACHE_TTL_S`` seconds: a
+    client sends one search per keystroke."""
     now = time.monotonic()
     with _cache_lock:
         cached = _cache.get(root)
         if cached is not None and now - cached[0] < _CACHE_TTL_S:
             return cached[1]
-    listed = _git_listing(root, cancelled)
-    if listed is None:
-        listed = list(_walk(root, cancelled))
+    entries = _git_listing(root, cancelled)
+    if entries is None:
+        entries = list(_walk(root, cancelled))
+    listing = Listing.of(entries)
     with _cache_lock:
         for key in [k for k, (at, _) in _cache.items() if now - at >= _CACHE_TTL_S]:
             del _cache[key]
-        _cache[root] = (now, listed)
-    return listed
+        _cache[root] = (now, listing)
+    return listing
 
 
 # -- matching ------------------------------------------------------------------------------------
 
 
-def _bonus(path: str, i: int) -> int:
-    if i == 0:
-        return _BONUS_FIRST
-    prev = path[i - 1]
-    if prev in _SEPARATORS:
-        return _BONUS_BOUNDARY
-    if prev.islower() and path[i].isupper():
-        return _BONUS_CAMEL
-    return 0
-
-
-def score_path(
-    query: str, path: str, folded: str, found: re.Match[str]
-) -> tuple[int, tuple[int, ...]]:
-    """Score ``path`` for ``query`` (case-folded as ``folded`` is), given the prefilter's
-    match (leftmost start, earliest end): fzf v1's backward scan from that end for the
-    shortest match, then a forward pass inside it; every step is a C-level ``find``."""
-    n = len(query)
-    end = found.end() - 1
+def _tight_start(query: str, folded: str, end: int) -> int:
+    """fzf v1's backward scan: the latest start of a match ending at ``end`` (C-level
+    ``rfind`` per query character); -1 on a case-folding oddity."""
     start = end + 1
-    for qi in range(n - 1, -1, -1):
+    for qi in range(len(query) - 1, -1, -1):
         start = folded.rfind(query[qi], 0, start)
-    if start < 0:  # a case-folding oddity: keep the prefilter's start
-        start = found.start()
+    return start
+
+
+def score_path(query: str, path: str, folded: str, start: int) -> tuple[int, tuple[int, ...]]:
+    """Score ``path`` for ``query`` (case-folded as ``folded`` is) from the tight match's
+    ``start``: a forward pass takes each character's first position, then points per
+    character, bonuses and gap penalties as in the module docstring."""
     indices: list[int] = []
     at = start
     for ch in query:
-        at = max(folded.find(ch, at), at)
+        found = folded.find(ch, at)
+        at = found if found >= 0 else at
         indices.append(at)
         at += 1
     name_start = path.rfind("/") + 1
     score = 0
     prev = -2
     for i in indices:
-        score += _SCORE_MATCH + _bonus(path, i)
+        score += _SCORE_MATCH
+        if i == 0:
+            score += _BONUS_FIRST
+        else:
+            before = path[i - 1]
+            if before in _SEPARATORS:
+                score += _BONUS_BOUNDARY
+            elif before.islower() and path[i].isupper():
+                score += _BONUS_CAMEL
         if i == prev + 1:
             score += _BONUS_CONSECUTIVE
         elif prev >= 0:
-            score -= min(_MAX_GAP_PENALTY, (i - prev - 1) * _PENALTY_GAP)
+            gap = (i - prev - 1) * _PENALTY_GAP
+            score -= gap if gap < _MAX_GAP_PENALTY else _MAX_GAP_PENALTY
         if i >= name_start:
             score += _BONUS_FILE_NAME
         prev = i
-    return max(score, 0), tuple(indices)
+    return (score if score > 0 else 0), tuple(indices)
 
 
 def search(
@@ -259,7 +282,11 @@ def search(
     cancelled: threading.Event,
     limit: int = DEFAULT_LIMIT,
 ) -> list[Match]:
-    """The best ``limit`` matches of ``query`` under ``roots`` (resolved, checked)."""
+    """The best ``limit`` matches of ``query`` under ``roots`` (resolved, checked).
+
+    Two passes: every path the prefilter matches gets its tight match span (cheap); only the
+    ``SCORED`` tightest (shortest span, then shortest path) are scored in full. A high score
+    needs a compact match, so the best ones are among them."""
     needle = "".join(query.split())
     if not needle:
         return []
@@ -268,28 +295,30 @@ def search(
     pattern = re.compile(
         ".*?".join(re.escape(c) for c in folded_query), 0 if sensitive else re.IGNORECASE
     )
-    # A min-heap of the best so far: (score, -length, path, order, match); ``order`` keeps
-    # two equal keys (one path under two roots) from comparing the matches.
-    best: list[tuple[int, int, str, int, Match]] = []
+    # (span, path length, order, root, path, folded, start, is_dir)
+    spans: list[tuple[int, int, int, str, str, str, int, bool]] = []
     order = 0
+    search_fn = pattern.search
     for root in roots:
-        candidates = list_root(root, cancelled)
-        search_fn = pattern.search
-        for n, (path, is_dir) in enumerate(candidates):
+        listing = list_root(root, cancelled)
+        paths, folded_paths, dirs = listing.paths, listing.folded, listing.dirs
+        for n, path in enumerate(paths):
             if n % 8192 == 0 and cancelled.is_set():
                 raise Cancelled
             found = search_fn(path)
             if found is None:
                 continue
-            folded = path if sensitive else path.lower()
-            if len(folded) != len(path):  # lower() changed the length: skip the oddity
-                continue
-            score, indices = score_path(folded_query, path, folded, found)
-            order -= 1
-            key = (score, -len(path), path, order)
-            if len(best) < limit:
-                heapq.heappush(best, (*key, Match(root, path, is_dir, score, indices)))
-            elif key > best[0][:4]:
-                heapq.heapreplace(best, (*key, Match(root, path, is_dir, score, indices)))
-    best.sort(key=lambda t: (-t[0], -t[1], t[2], -t[3]))
-    return [m for *_, m in best]
+            folded = path if sensitive else folded_paths[n]
+            end = found.end() - 1
+            start = _tight_start(folded_query, folded, end)
+            if start < 0:
+                start = found.start()
+            order += 1
+            spans.append((end - start, len(path), order, root, path, folded, start, dirs[n]))
+    if len(spans) > SCORED:
+        spans = heapq.nsmallest(SCORED, spans)
+    scored: list[tuple[int, int, int, Match]] = []
+    for _, length, order, root, path, folded, start, is_dir in spans:
+        score, indices = score_path(folded_query, path, folded, start)
+        scored.append((-score, length, order, Match(root, path, is_dir, score, indices)))
+    return [m for *_, m in heapq.nsmallest(limit, scored)]
