@@ -100,7 +100,9 @@ class ParamsFuzzer:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.ids = itertools.count()
-        result = session.run(session.client.call("thread/start", {"cwd": str(Path.cwd())}))
+        # A scratch cwd: thread/shellCommand runs fuzzed text there through the shell.
+        cwd = tempfile.mkdtemp(prefix="fuzz-cwd-")
+        result = session.run(session.client.call("thread/start", {"cwd": cwd}))
         self.thread_id = str(result["thread"]["id"])
         session.ledger.forget_seen()
 
