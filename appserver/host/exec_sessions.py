@@ -17,6 +17,7 @@ It must never let a limited connection (see :mod:`appserver.host.boundary`) run 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -141,8 +142,6 @@ class ExecSessions:
             pid = process_id
 
             async def on_output(stream: str, data: bytes, cap_reached: bool) -> None:
-                import base64
-
                 await self._send_delta(
                     conn_id,
                     {

@@ -129,6 +129,7 @@ class ExecProcess:
         self._master: int | None = None
         self._stdin: Any = None  # a StreamWriter (pipes) or a write transport (pty)
         self._terminated = False
+        self._finished = False
         self._started = asyncio.Event()
 
     # -- control ----------------------------------------------------------------------------
@@ -154,11 +155,15 @@ class ExecProcess:
     def terminate(self) -> None:
         """SIGTERM the group now and SIGKILL it after the grace period (``run`` does)."""
         self._terminated = True
-        if self._pgid is not None:
-            shell.signal_group(self._pgid, signal.SIGTERM)
-            asyncio.get_running_loop().call_later(
-                KILL_GRACE_S, shell.signal_group, self._pgid, signal.SIGKILL
-            )
+        pgid = self._pgid
+        if pgid is not None and not self._finished:
+            shell.signal_group(pgid, signal.SIGTERM)
+            asyncio.get_running_loop().call_later(KILL_GRACE_S, self._kill_if_running, pgid)
+
+    def _kill_if_running(self, pgid: int) -> None:
+        # Only while ``run`` has not reaped the group: its id may be reused afterwards.
+        if not self._finished:
+            shell.signal_group(pgid, signal.SIGKILL)
 
     def resize(self, rows: int, cols: int) -> None:
         if self._master is None:
@@ -232,6 +237,7 @@ class ExecProcess:
         finally:
             shell.signal_group(pgid, signal.SIGKILL)
             shell.untrack_group(pgid)
+            self._finished = True
             self._stdin = None
             self._started.set()
             self._close_pty()
