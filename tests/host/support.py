@@ -30,7 +30,11 @@ def host_overrides(roots: list[Path] | None, unrestricted: bool) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def authenticated_ws_client(
-    home: Path, overrides: list[str], *, token: str | None = TOKEN
+    home: Path,
+    overrides: list[str],
+    *,
+    token: str | None = TOKEN,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[WireClient]:
     """The real CLI on a loopback WebSocket that requires ``TOKEN``; the client presents
     ``token`` (None: a server without a token, and a client without one)."""
@@ -41,7 +45,7 @@ async def authenticated_ws_client(
         token_file = home / "ws-token"
         token_file.write_text(TOKEN)
         extra += ["--ws-token-file", str(token_file)]
-    server = await start_ws_server(home, *extra)
+    server = await start_ws_server(home, *extra, env=env)
     client = await ws_connect(server.url, token=token)
     try:
         reply = await client.initialize()
@@ -60,14 +64,15 @@ async def host_client(
     roots: list[Path] | None = None,
     unrestricted: bool = False,
     capabilities: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[WireClient]:
     overrides = host_overrides(roots, unrestricted)
     if transport == "websocket":
-        async with authenticated_ws_client(home, overrides) as client:
+        async with authenticated_ws_client(home, overrides, env=env) as client:
             yield client
         return
     async with open_client(
-        transport, home, overrides=overrides, capabilities=capabilities
+        transport, home, overrides=overrides, capabilities=capabilities, env=env
     ) as client:
         yield client
 

@@ -164,17 +164,19 @@ async def test_stdin_pty_resize_terminate(host_transport: str, home: Path) -> No
 
 
 async def test_sandbox_and_environment(host_transport: str, home: Path, tmp_path: Path) -> None:
-    async with host_client(host_transport, home, unrestricted=True) as c:
+    secrets = {"GITHUB_TOKEN": "ghp_" + "a" * 36, "MY_SERVICE_PASSWORD": "hunter2hunter2"}
+    async with host_client(host_transport, home, unrestricted=True, env=secrets) as c:
         # Credentials are scrubbed as for the agent's commands; env overrides apply.
+        script = 'echo "[$GITHUB_TOKEN][$MY_SERVICE_PASSWORD][$KEEP][${HOME-unset}]"'
         r = await c.call(
             "command/exec",
             {
-                "command": ["sh", "-c", 'echo "[$GITHUB_TOKEN][$KEEP][${HOME-unset}]"'],
-                "env": {"KEEP": "kept", "HOME": None, "GITHUB_TOKEN": None},
+                "command": ["sh", "-c", script],
+                "env": {"KEEP": "kept", "HOME": None},
                 "sandboxPolicy": FULL,
             },
         )
-        assert r["stdout"] == "[][kept][unset]\n"
+        assert r["stdout"] == "[][][kept][unset]\n"
         if sandbox.backend() is None:
             pytest.skip("no sandbox backend works here")
         outside = tmp_path / "outside.txt"
