@@ -140,10 +140,7 @@ class ExecProcess:
         if stdin is None:
             raise BrokenPipeError(errno.EPIPE, "stdin is closed")
         if self.spec.tty:
-            if data:
-                stdin.write(data)
-            if close:
-                stdin.write(b"\x04")  # end of input at the terminal: Ctrl-D
+            await self._write_master(data + (b"\x04" if close else b""))  # Ctrl-D: end of input
             return
         if data:
             stdin.write(data)
@@ -212,8 +209,7 @@ class ExecProcess:
         try:
             if self._master is not None:
                 pumps.append(asyncio.create_task(self._pump_pty(loop)))
-                if spec.stdin or spec.tty:
-                    self._stdin = await self._pty_writer(loop)
+                self._stdin = self._master  # written by ``_write_master``
             else:
                 assert protocol.stdout is not None and protocol.stderr is not None
                 pumps.append(asyncio.create_task(_pump(protocol.stdout, self._out)))
@@ -261,11 +257,25 @@ class ExecProcess:
         finally:
             transport.close()
 
-    async def _pty_writer(self, loop: asyncio.AbstractEventLoop) -> asyncio.WriteTransport:
-        assert self._master is not None
-        pipe = os.fdopen(os.dup(self._master), "wb", buffering=0)
-        transport, _ = await loop.connect_write_pipe(asyncio.Protocol, pipe)
-        return transport
+    async def _write_master(self, data: bytes) -> None:
+        """Write to the terminal's master side directly. Not through a write-pipe transport:
+        uvloop's reads the descriptor to notice a closed peer, and would swallow the
+        command's output."""
+        loop = asyncio.get_running_loop()
+        view = memoryview(data)
+        while view:
+            master = self._master
+            if master is None:
+                raise BrokenPipeError(errno.EPIPE, "the terminal is closed")
+            try:
+                view = view[os.write(master, view) :]
+            except BlockingIOError:
+                ready = loop.create_future()
+                loop.add_writer(master, ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    loop.remove_writer(master)
 
     def _close_pty(self) -> None:
         if self._master is not None:
