@@ -1,11 +1,12 @@
 """appserver: a Python server for the Codex app-server protocol.
 
-This module owns the version numbers only; it must never import the rest of the package
-(start-up time matters, and ``appserver --version`` should cost nothing).
+This module only re-exports the version numbers (they live in ``appserver.protocol.version``,
+which every layer may import); it must never import the rest of the package (start-up time
+matters, and ``appserver --version`` should cost nothing). The layers and what each may
+import: ARCHITECTURE.md.
 """
 
-__version__ = "0.1.0"
+from appserver.protocol.version import APPSERVER_VERSION as __version__
+from appserver.protocol.version import PROTOCOL_VERSION
 
-# The Codex protocol version we implement and report in ``userAgent``. Clients such as the
-# official Python SDK parse it and refuse versions older than the features they use.
-PROTOCOL_VERSION = "0.169.0"
+__all__ = ["PROTOCOL_VERSION", "__version__"]

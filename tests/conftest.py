@@ -1,13 +1,17 @@
-"""Shared fixtures: a fresh home per test and the transport parametrisation; the wire
-recorder's report (a summary line, and a failed run on any schema mismatch)."""
+"""Shared fixtures: a fresh home per test, the mock model (a real HTTP server on 127.0.0.1)
+and the transport parametrisation; the wire recorder's report (a summary line, and a failed run
+on any schema mismatch). A home's config pointing at the mock model: ``tests.support.config``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.harness import TRANSPORTS
+from tests.support.mock_model import MockModelServer
 from tests.support.wire_recorder import RECORDER
 
 
@@ -16,6 +20,12 @@ def home(tmp_path: Path) -> Path:
     h = tmp_path / "home"
     h.mkdir()
     return h
+
+
+@pytest.fixture
+def model() -> Iterator[MockModelServer]:
+    with MockModelServer() as server:
+        yield server
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from appserver.protocol.coverage import (
+from appserver.protocol.registry import MethodRegistry
+from appserver.server.app import App
+from appserver.server.config import LoadedConfig
+from appserver.tools.coverage import (
     HANDLED_NOTIFICATIONS,
     IMPLEMENTED_NOTES,
     NOT_YET_REASONS,
@@ -16,9 +19,6 @@ from appserver.protocol.coverage import (
     stable_methods,
     stable_notifications,
 )
-from appserver.protocol.registry import MethodRegistry
-from appserver.server.app import App
-from appserver.server.config import LoadedConfig
 
 
 def _registry(home: Path) -> MethodRegistry:

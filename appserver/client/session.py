@@ -16,8 +16,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from appserver import __version__
 from appserver.client.transport import Transport
+from appserver.protocol.version import APPSERVER_VERSION
 
 WireLog = Callable[[str, dict[str, Any]], None]  # ("c2s" | "s2c", message)
 
@@ -149,7 +149,11 @@ class Session:
 
     async def initialize(self, client_name: str = "appserver-chat") -> dict[str, Any]:
         params = {
-            "clientInfo": {"name": client_name, "title": "appserver chat", "version": __version__},
+            "clientInfo": {
+                "name": client_name,
+                "title": "appserver chat",
+                "version": APPSERVER_VERSION,
+            },
             "capabilities": {"experimentalApi": False},
         }
         result = await self.request("initialize", params)

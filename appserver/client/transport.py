@@ -4,8 +4,9 @@ Owns ``Transport`` (``send`` a message dict, ``receive`` the next one or ``None`
 peer is gone, ``close``) and its three implementations, plus ``ConnectError`` whose message is
 one line for the user. The stdio and WebSocket transports carry JSON exactly as framed on the
 wire; the in-process transport has no JSON at all, so it rebuilds the equivalent dicts from the
-embedded client's futures and events. This module must never interpret protocol methods,
-print, or correlate request ids (``session`` does that).
+embedded client's futures and events. Its server is started by a ``StartServer`` the caller
+gives (the top-level CLI builds the ``App``). This module must never import the server,
+interpret protocol methods, print, or correlate request ids (``session`` does that).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import logging
 import os
 import shlex
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,7 +28,6 @@ from appserver.protocol.envelope import ErrorReply, Notification, Response
 from appserver.protocol.errors import INTERNAL_ERROR, RpcError
 
 if TYPE_CHECKING:
-    from appserver.server.app import App
     from appserver.transports.in_process import InProcessClientHandle
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -38,6 +39,20 @@ Warn = Callable[[str], None]
 
 class ConnectError(Exception):
     """The connection could not be made or set up; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """An in-process server, started for this client: the handle that drives it, and its home
+    (for messages)."""
+
+    handle: InProcessClientHandle
+    home: Path
+
+
+StartServer = Callable[[Path | None, list[str]], Awaitable[EmbeddedServer]]
+"""Starts an in-process server over a home (None: the default one) with ``-c`` overrides;
+raises ``ConnectError`` when it cannot. The top-level CLI provides it."""
 
 
 class Transport(Protocol):
@@ -228,30 +243,20 @@ class InProcessTransport:
     come back as the dicts the same server would have written on a wire.
     """
 
-    def __init__(self, app: App, handle: InProcessClientHandle, warn: Warn) -> None:
-        self.app = app
+    def __init__(self, handle: InProcessClientHandle, description: str, warn: Warn) -> None:
         self.handle = handle
-        self.description = f"in-process server (home {app.config.home})"
+        self.description = description
         self._warn = warn
         self._inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._pump = asyncio.create_task(self._events())
 
     @classmethod
-    async def start(cls, home: Path, overrides: list[str], warn: Warn) -> InProcessTransport:
-        from appserver.server.app import App
-        from appserver.server.config import ConfigError, load_config
-        from appserver.transports.in_process import InProcessClientHandle
-
+    async def start(
+        cls, start_server: StartServer, home: Path | None, overrides: list[str], warn: Warn
+    ) -> InProcessTransport:
         _quiet_server_logs()
-        try:
-            app = App(load_config(home, overrides))
-        except ConfigError as exc:
-            raise ConnectError(str(exc)) from None
-        except OSError as exc:
-            raise ConnectError(f"cannot use home {home}: {exc.strerror or exc}") from None
-        await app.start()
-        handle = InProcessClientHandle.connect(app.processor, on_shutdown=app.stop)
-        return cls(app, handle, warn)
+        server = await start_server(home, overrides)
+        return cls(server.handle, f"in-process server (home {server.home})", warn)
 
     async def _events(self) -> None:
         from appserver.transports.in_process import Lagged, ServerNotification, ServerRequest

@@ -1,1 +1,1 @@
-"""core layer (see DESIGN.md)."""
+"""core layer (see ARCHITECTURE.md)."""

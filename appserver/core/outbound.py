@@ -1,14 +1,18 @@
 """One outgoing message, encoded at most once, and the rules for what may merge or drop.
 
-Owns ``OutboundMessage`` and the classification of methods into "never lost" and
-"mergeable delta". A message built for a broadcast is shared by every connection, so it is
-immutable once built and its bytes are computed once. This module must never do I/O.
+Owns ``OutboundMessage``, its ``Kind`` (response, error, notification, server request, or the
+``LAGGED`` marker a lossy sink puts where it dropped messages), and the classification of
+methods into "never lost" and "mergeable delta". Each message is built with its kind, so sinks
+and transports never look inside a payload to learn what it is. A message built for a
+broadcast is shared by every connection, so it is immutable once built and its bytes are
+computed once. This module must never do I/O.
 """
 
 from __future__ import annotations
 
 import operator
 import time
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -28,6 +32,24 @@ MERGEABLE_DELTAS: dict[str, tuple[str, ...]] = {
 _MERGE_KEY_GETTERS = {m: operator.itemgetter(*keys) for m, keys in MERGEABLE_DELTAS.items()}
 
 
+class Kind(Enum):
+    RESPONSE = "response"
+    ERROR = "error"
+    NOTIFICATION = "notification"
+    SERVER_REQUEST = "serverRequest"
+    # Not a JSON-RPC message: "``payload["skipped"]`` messages were dropped here", queued by a
+    # ``MERGE_THEN_DROP`` sink (in-process only; stdio and WebSocket never drop, never see one).
+    LAGGED = "lagged"
+
+
+# Bound once: a module global is cheaper to read than an enum member on the hot path.
+RESPONSE = Kind.RESPONSE
+ERROR = Kind.ERROR
+NOTIFICATION = Kind.NOTIFICATION
+SERVER_REQUEST = Kind.SERVER_REQUEST
+LAGGED = Kind.LAGGED
+
+
 class OutboundMessage:
     """A response, error, notification or server request on its way out.
 
@@ -42,6 +64,7 @@ class OutboundMessage:
         "_payload",
         "critical",
         "frame",
+        "kind",
         "merge_key",
         "method",
     )
@@ -49,12 +72,14 @@ class OutboundMessage:
     def __init__(
         self,
         payload: dict[str, Any],
+        kind: Kind,
         *,
         method: str | None = None,
         critical: bool = True,
         merge_key: tuple[Any, ...] | None = None,
     ) -> None:
         self._payload: dict[str, Any] | None = payload
+        self.kind = kind
         self.method = method  # set for notifications only (opt-out filtering)
         self.critical = critical
         self.merge_key = merge_key
@@ -118,22 +143,27 @@ class OutboundMessage:
         if "emittedAtMs" in later_payload:
             payload["emittedAtMs"] = later_payload["emittedAtMs"]
         merged = OutboundMessage(
-            payload, method=self.method, critical=False, merge_key=self.merge_key
+            payload, NOTIFICATION, method=self.method, critical=False, merge_key=self.merge_key
         )
         merged._parts = [params["delta"], delta]
         return merged
 
 
 def response(request_id: str | int, result: Any) -> OutboundMessage:
-    return OutboundMessage({"id": request_id, "result": result})
+    return OutboundMessage({"id": request_id, "result": result}, RESPONSE)
 
 
 def error(request_id: str | int, err: dict[str, Any]) -> OutboundMessage:
-    return OutboundMessage({"error": err, "id": request_id})
+    return OutboundMessage({"error": err, "id": request_id}, ERROR)
 
 
 def server_request(request_id: int, method: str, params: dict[str, Any]) -> OutboundMessage:
-    return OutboundMessage({"id": request_id, "method": method, "params": params})
+    return OutboundMessage({"id": request_id, "method": method, "params": params}, SERVER_REQUEST)
+
+
+def lagged(skipped: int) -> OutboundMessage:
+    """The marker a lossy sink queues where it dropped ``skipped`` messages."""
+    return OutboundMessage({"skipped": skipped}, LAGGED, critical=False)
 
 
 def notification(method: str, params: dict[str, Any]) -> OutboundMessage:
@@ -147,6 +177,7 @@ def notification(method: str, params: dict[str, Any]) -> OutboundMessage:
             merge_key = (method, *map(params.get, MERGEABLE_DELTAS[method]))
     return OutboundMessage(
         {"method": method, "params": params, "emittedAtMs": time.time_ns() // 1_000_000},
+        NOTIFICATION,
         method=method,
         critical=method in GUARANTEED_NOTIFICATIONS,
         merge_key=merge_key,

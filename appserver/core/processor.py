@@ -1,9 +1,12 @@
 """``MessageProcessor``: the transport-free core every connection's messages go through.
 
-Owns the bounded ingress queue, the handshake (``initialize`` once per connection,
-capabilities, opt-outs), method lookup, experimental gating, params validation with the
-registry's prebuilt ``TypeAdapter``s, scheduling (inline, concurrent, or one at a time per
-thread), and turning every failure into a JSON-RPC error in exactly one place.
+Owns the bounded ingress queue and its admission rule (``ingest``: a request that finds no
+room is refused -32001 at once, anything else waits for room; every transport calls it), the
+handshake (``initialize`` once per connection, capabilities, opt-outs), method lookup,
+experimental gating, params validation with the registry's prebuilt ``TypeAdapter``s,
+scheduling (inline, concurrent, or one at a time per thread), the one reply road (a handler's
+result, ``RpcError`` or ``Reply`` becomes exactly one response, then the reply's ``after``
+work runs), and turning every failure into a JSON-RPC error in exactly one place.
 
 It must never know which transport a connection uses beyond its ``origin`` label, never write
 bytes, and never put a traceback on the wire: unexpected exceptions are logged to stderr and
@@ -20,9 +23,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appserver import PROTOCOL_VERSION, __version__
 from appserver.core import outbound
 from appserver.core.connection import ConnectionState
+from appserver.core.context import Reply as Reply
+from appserver.core.context import RequestContext as RequestContext
 from appserver.core.ingress import IngressQueue
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.router import Router
@@ -45,26 +49,19 @@ from appserver.protocol.errors import (
 from appserver.protocol.handshake import parse_initialize
 from appserver.protocol.registry import MethodRegistry, MethodSpec, Scope
 from appserver.protocol.validation import validate_params
+from appserver.protocol.version import APPSERVER_VERSION, PROTOCOL_VERSION
 
 log = logging.getLogger("appserver.core")
 
 INGRESS_TOTAL_FACTOR = 16
+# The lock key of ``Scope.SERIAL`` requests (beside thread ids, which never hold a NUL).
+SERIAL_KEY = "\x00serial"
 
 LOAD_FAILED_MESSAGE = "internal error: the server failed to load its methods; see its log"
 
 DRAINING_MESSAGE = "Server is draining; retry after reconnecting"
 # While draining, a client may still stop its own running turn.
 ALLOWED_WHILE_DRAINING = frozenset({"turn/interrupt"})
-
-
-class _NoReply:
-    """Returned by a handler that has already sent its own reply (to order it before later
-    notifications, e.g. ``thread/started`` after the ``thread/start`` response)."""
-
-    __slots__ = ()
-
-
-NO_REPLY = _NoReply()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ class ServerIdentity:
         arch = platform.machine() or "unknown"
         return (
             f"{client_name}/{PROTOCOL_VERSION} ({os_name} {os_version}; {arch}) "
-            f"appserver/{__version__} ({client_name}; {client_version})"
+            f"appserver/{APPSERVER_VERSION} ({client_name}; {client_version})"
         )
 
 
@@ -89,17 +86,11 @@ def _platform_os() -> str:
     return {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
 
 
-@dataclass(slots=True)
-class RequestContext:
-    """What a handler gets besides its params."""
-
-    connection: ConnectionState
-    request_id: str | int
-    processor: MessageProcessor
-
-    @property
-    def sender(self) -> OutgoingMessageSender:
-        return self.processor.sender
+def _plain(result: Any) -> Any:
+    dump = getattr(result, "model_dump", None)  # a pydantic result model
+    if dump is not None:
+        return dump(mode="json", by_alias=True)
+    return result
 
 
 def _is_header_value(name: str) -> bool:
@@ -155,23 +146,20 @@ class MessageProcessor:
                 log.exception("connection-closed hook failed")
 
     # -- ingress ----------------------------------------------------------------------------
-    def submit(
+    async def ingest(
         self, conn: ConnectionState, msg: Message, overload_message: str = OVERLOADED_MESSAGE
-    ) -> bool:
-        """Queue a message without waiting. A request that finds the queue full is answered
-        -32001 at once, past every outbound limit; False means "not queued, wait and retry"
-        for responses and notifications, which are never dropped. The queue is per
-        connection: one client's flood never gets another client refused."""
+    ) -> None:
+        """Queue a message from a transport: the one admission rule. A request that finds the
+        queue full is answered -32001 at once, past every outbound limit; a response or a
+        notification is never dropped: it waits for room, and the transport's reader with it.
+        The queue is per connection: one client's flood never gets another client refused.
+        (Does not suspend when there is room: the common case costs no wait.)"""
         if self._ingress.put_nowait(conn.id, (conn, msg)):
-            return True
+            return
         if isinstance(msg, Request):
             err = RpcError(OVERLOADED, overload_message, dict(OVERLOADED_DATA))
             conn.sink.send_now(outbound.error(msg.id, err.to_wire()))
-            return True
-        return False
-
-    async def submit_wait(self, conn: ConnectionState, msg: Message) -> None:
-        """For responses and notifications: wait for room rather than drop."""
+            return
         await self._ingress.put(conn.id, (conn, msg))
 
     async def run(self) -> None:
@@ -238,11 +226,15 @@ class MessageProcessor:
         if isinstance(params, RpcError):
             await self._reply(conn, req, params)
             return
-        ctx = RequestContext(conn, req.id, self)
+        ctx = RequestContext(conn, req.id, self.sender)
         if spec.scope is Scope.INLINE:
             await self._reply(conn, req, await self._call(spec, ctx, params))
             return
-        key = getattr(params, "thread_id", None) if spec.scope is Scope.THREAD else None
+        scope = spec.scope
+        if scope is Scope.THREAD:
+            key = getattr(params, "thread_id", None)
+        else:
+            key = SERIAL_KEY if scope is Scope.SERIAL else None
         self._spawn(self._run_handler(spec, ctx, req, params, key))
 
     def _load(self) -> None:
@@ -277,22 +269,23 @@ class MessageProcessor:
         key: str | None,
     ) -> None:
         if key is None:
-            result = await self._call(spec, ctx, params)
-        else:
-            # asyncio.Lock is FIFO, and tasks reach this line in arrival order, so mutations of
-            # one thread run one at a time in the order they were received.
-            lock = self._thread_locks.get(key)
-            if lock is None:
-                lock = self._thread_locks[key] = asyncio.Lock()
-            try:
-                async with lock:
-                    result = await self._call(spec, ctx, params)
-            finally:
-                if not lock.locked() and self._thread_locks.get(key) is lock:
-                    del self._thread_locks[key]
-        await self._reply(ctx.connection, req, result)
+            await self._reply(ctx.connection, req, await self._call(spec, ctx, params))
+            return
+        # asyncio.Lock is FIFO, and tasks reach this line in arrival order, so mutations of
+        # one thread (or SERIAL requests) run one at a time in the order they were received.
+        # The reply and its ``after`` work go out inside the lock: the next one starts after.
+        lock = self._thread_locks.get(key)
+        if lock is None:
+            lock = self._thread_locks[key] = asyncio.Lock()
+        try:
+            async with lock:
+                await self._reply(ctx.connection, req, await self._call(spec, ctx, params))
+        finally:
+            if not lock.locked() and self._thread_locks.get(key) is lock:
+                del self._thread_locks[key]
 
     async def _call(self, spec: MethodSpec, ctx: RequestContext, params: Any) -> Any:
+        """The handler's result, ``Reply`` or ``RpcError`` (never raises but for cancellation)."""
         try:
             result = await spec.handler(ctx, params)
         except RpcError as err:
@@ -300,18 +293,32 @@ class MessageProcessor:
         except Exception:
             log.exception("handler for %s failed", spec.name)
             return RpcError(INTERNAL_ERROR, f"internal error while handling {spec.name}")
-        dump = getattr(result, "model_dump", None)  # a pydantic result model
-        if dump is not None:
-            return dump(mode="json", by_alias=True)
-        return result
+        if type(result) is dict:
+            return result
+        if type(result) is Reply:
+            result.result = _plain(result.result)
+            return result
+        return _plain(result)
 
     async def _reply(self, conn: ConnectionState, req: Request, result: Any) -> None:
-        if result is NO_REPLY:
+        """The one reply road: exactly one response per request, then the ``after`` work."""
+        if type(result) is not Reply:
+            if isinstance(result, RpcError):
+                await self.sender.fail(conn.id, req.id, result)
+            else:
+                await self.sender.respond(conn.id, req.id, result)
             return
-        if isinstance(result, RpcError):
-            await self.sender.fail(conn.id, req.id, result)
-        else:
-            await self.sender.respond(conn.id, req.id, result)
+        await self.sender.respond(conn.id, req.id, result.result)
+        after = result.after
+        if after is None:
+            return
+        try:
+            pending = after()
+            if pending is not None:
+                await pending
+        except Exception:
+            # The response is out: a failure now must not become a second response.
+            log.exception("the work after the reply to %s failed", req.method)
 
     def _unknown_method(self, method: str) -> RpcError:
         names = ", ".join(f"`{n}`" for n in ["initialize", *self.registry.names()])

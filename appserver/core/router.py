@@ -4,8 +4,9 @@ Owns the connection table and the thread subscriptions (thread id → connection
 delivers ``OutboundMessage``s to sinks: targeted (one connection, delivered even before the
 handshake completes), to a thread's subscribers, or broadcast to every initialized
 connection. Opt-outs filter notifications only, never responses or server requests. A
-broadcast is one message object, so it is encoded once for every connection. This module must
-never decide what to send; it only routes.
+broadcast is one message object, so it is encoded once for every connection. The subscriptions
+are changed by handlers through their ``RequestContext`` (see ``core.context``) and here when a
+connection closes. This module must never decide what to send; it only routes.
 """
 
 from __future__ import annotations

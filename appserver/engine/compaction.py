@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 from typing import Any
 
+from appserver.engine import views
 from appserver.engine.ids import uuid7
 from appserver.engine.providers import events as ev
-from appserver.engine.thread_state import now_ms
 from appserver.engine.turn_runner import TurnFailed, TurnRunner
 
 COMPACTION_INSTRUCTION = (
@@ -101,9 +101,8 @@ async def run(runner: TurnRunner) -> None:
 
 
 async def _compact(r: TurnRunner) -> None:
-    ids = {"threadId": r.thread.id, "turnId": r.turn.id}
     item = {"type": "contextCompaction", "id": uuid7()}
-    await r.emit("item/started", {"item": item, **ids, "startedAtMs": now_ms()})
+    await r.emit("item/started", views.item_started(r.thread, r.turn, item))
     prompt = [*r.thread.history, _user_message(COMPACTION_INSTRUCTION)]
     try:
         summary = await r.with_retries(lambda: _summarize(r, prompt))
@@ -132,7 +131,7 @@ async def _complete(r: TurnRunner, item: dict[str, Any]) -> None:
     r.record_item(item)
     await r.emit(
         "item/completed",
-        {"item": item, "threadId": r.thread.id, "turnId": r.turn.id, "completedAtMs": now_ms()},
+        views.item_completed(r.thread, r.turn, item),
     )
 
 

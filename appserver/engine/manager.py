@@ -9,6 +9,13 @@ lines and both are retried every ``PERSIST_RETRY_S`` until they succeed (reads m
 include the waiting lines). Mutations of one thread arrive here one at a time (the processor
 serialises them per thread); different threads run concurrently. It must never block the
 event loop on a model call or a command: turns run as tasks.
+
+It is the server's only door into the engine: the handlers call its methods (``attach``,
+``detach``, ``steerable_turn``/``steer``, ``active_turn``/``interrupt``/``let_complete``,
+``stored``, ``list_stored``, ``read_state``, ``update_git_info``, ...) and never touch the
+store, the outbox or a turn's internals. What it refuses it raises as ``EngineError`` (never
+a JSON-RPC error: ``server.engine_errors`` maps them); what it shows is built by
+``engine.views``.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import sqlite3
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from appserver.engine import compaction
+from appserver.engine import compaction, views
+from appserver.engine.errors import EngineError, NotSteerable
 from appserver.engine.ids import uuid7
 from appserver.engine.ports import Outbox
 from appserver.engine.providers.events import ModelClient, ProviderError, ToolCall
@@ -37,11 +45,21 @@ from appserver.engine.thread_state import (
 )
 from appserver.engine.tools.command_policy import CommandPolicy
 from appserver.engine.turn_runner import RetryBudget, TurnRunner
-from appserver.protocol.errors import invalid_request
 from appserver.store import history
-from appserver.store.index import ThreadRecord, ThreadStore
-from appserver.store.read_states import ReadStates
+from appserver.store.index import ThreadStore
+from appserver.store.paging import encode_cursor
+from appserver.store.read_states import ReadStates, RevisionMismatch
+from appserver.store.record import ThreadRecord
 from appserver.store.rollout import RolloutWriter, read_rollout
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        Thread,
+        ThreadItemEntry,
+        ThreadReadState,
+        ThreadTokenUsageUpdatedNotification,
+        Turn,
+    )
 
 log = logging.getLogger("appserver.engine")
 
@@ -89,14 +107,90 @@ class ThreadManager:
     def get_loaded(self, thread_id: str) -> LoadedThread:
         thread = self.loaded.get(thread_id)
         if thread is None:
-            raise invalid_request(f"thread not found: {thread_id}")
+            raise EngineError(f"thread not found: {thread_id}")
         return thread
 
     def _record(self, thread_id: str) -> ThreadRecord:
         rec = self.store.get(thread_id)
         if rec is None:
-            raise invalid_request(f"no rollout found for thread id {thread_id}")
+            raise EngineError(f"no rollout found for thread id {thread_id}")
         return rec
+
+    def stored(self, thread_id: str) -> ThreadRecord | None:
+        """A thread's index row; None when it was never materialized (or is deleted)."""
+        return self.store.get(thread_id)
+
+    def exists(self, thread_id: str) -> bool:
+        return thread_id in self.loaded or self.store.get(thread_id) is not None
+
+    def list_stored(self, **query: Any) -> tuple[list[ThreadRecord], str | None, str | None]:
+        """A page of stored threads (``ThreadStore.list``'s query), its next cursor, and the
+        backwards cursor on its first thread: listed from it with the opposite direction,
+        the threads before this page come back (a (time, id) position, so same-second
+        threads are kept). A malformed cursor, sort key or direction is an ``EngineError``."""
+        try:
+            records, next_cursor = self.store.list(**query)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        backwards = encode_cursor(records[0], query["sort_key"]) if records else None
+        return records, next_cursor, backwards
+
+    def read_state(self, thread_id: str) -> ThreadReadState | None:
+        """Where the user stopped reading the thread (``ThreadReadState``); None: all read."""
+        return cast("ThreadReadState | None", self.read_states.get(thread_id))
+
+    def update_read_state(
+        self, thread_id: str, operation: str, expected_revision: str | None
+    ) -> ThreadReadState:
+        """Mark the thread read or unread (``thread/readState/update``); the new state."""
+        thread = self.loaded.get(thread_id)
+        if thread is not None and thread.ephemeral:
+            raise EngineError("ephemeral threads have no read state")
+        if self.store.get(thread_id) is None:
+            raise EngineError(f"thread not found: {thread_id}")
+        turns = self.turns_by_id(thread_id) or []
+        try:
+            state = self.read_states.update(
+                thread_id, operation, expected_revision, turns[-1]["id"] if turns else None
+            )
+            return cast("ThreadReadState", state)
+        except RevisionMismatch:
+            raise EngineError(
+                f"read state of thread {thread_id} has changed since revision "
+                f"`{(expected_revision or '')[:100]}`; read it again"
+            ) from None
+
+    def check_pageable(self, thread_id: str, method: str) -> None:
+        """As the reference: an ephemeral thread has no history to page, and a new thread has
+        none before its first user message."""
+        thread = self.loaded.get(thread_id)
+        if thread is None:
+            return
+        if thread.ephemeral:
+            raise EngineError(f"ephemeral threads do not support {method}")
+        if not thread.materialized:
+            raise EngineError(
+                f"thread {thread_id} is not materialized yet; {method} is unavailable before "
+                "first user message"
+            )
+
+    def update_git_info(self, thread_id: str, given: dict[str, Any] | None) -> None:
+        """Set the ``sha``/``branch``/``originUrl`` given (a null clears one; the others stay);
+        no value left means no git info."""
+        thread = self.loaded.get(thread_id)
+        rec = self.store.get(thread_id)
+        if thread is None and rec is None:
+            raise EngineError(f"thread not found: {thread_id}")
+        current = dict((thread.git_info if thread else rec.git_info if rec else None) or {})
+        if given is not None:
+            for key in ("sha", "branch", "originUrl"):
+                if key in given:
+                    current[key] = given[key]
+        git_info = current if any(v is not None for v in current.values()) else None
+        if thread is not None:
+            thread.git_info = git_info
+        if rec is not None:
+            self.store.set_git_info(thread_id, git_info)
 
     # -- start / resume / fork --------------------------------------------------------------
     def start(
@@ -121,11 +215,11 @@ class ThreadManager:
         self.loaded[thread.id] = thread
         self.originators[thread.id] = originator
 
-    def load_stored(self, thread_id: str, originator: str) -> tuple[LoadedThread, list[Any]]:
+    def load_stored(self, thread_id: str, originator: str) -> tuple[LoadedThread, list[Turn]]:
         """Load a thread from its rollout; returns it with its rebuilt turns."""
         rec = self._record(thread_id)
         if rec.archived:
-            raise invalid_request(f"thread {thread_id} is archived; unarchive it first")
+            raise EngineError(f"thread {thread_id} is archived; unarchive it first")
         contents = read_rollout(rec.path)
         lines = contents.lines
         meta = history.thread_meta(lines)
@@ -152,7 +246,7 @@ class ThreadManager:
         waiting = history.waiting_turn(lines)
         if waiting is not None and _unanswered_calls(thread.history):
             self._waiting[thread_id] = waiting
-        return thread, history.rebuild_turns(lines)
+        return thread, _turns(lines)
 
     def begin_waiting_turn(self, thread: LoadedThread) -> ActiveTurn | None:
         """The turn a restart cut short while it waited on an approval, made active again
@@ -172,19 +266,17 @@ class ThreadManager:
         calls = _unanswered_calls(thread.history)
         await self._launch(thread, turn, lambda runner: runner.resume(calls), announce=False)
 
-    def record_view(self, rec: ThreadRecord, *, include_turns: bool = False) -> dict[str, Any]:
+    def record_view(self, rec: ThreadRecord, *, include_turns: bool = False) -> Thread:
         """A stored thread on the wire: its live status when loaded, turns read on request."""
-        loaded = self.loaded.get(rec.id)
-        wire = record_to_wire(rec, loaded.status() if loaded else {"type": "notLoaded"})
-        if include_turns:
-            wire["turns"] = history.rebuild_turns(read_rollout(rec.path).lines)
-        return wire
+        status = views.thread_status(self.loaded.get(rec.id))
+        turns = _turns(read_rollout(rec.path).lines) if include_turns else None
+        return views.record_view(rec, status, turns)
 
-    def turns_of(self, thread: LoadedThread) -> list[Any]:
+    def turns_of(self, thread: LoadedThread) -> list[Turn]:
         if thread.path is None or not thread.materialized:
             return []
         live = thread.active_turn.id if thread.active_turn else None
-        return history.rebuild_turns(self._lines_of(thread), live_turn_id=live)
+        return _turns(self._lines_of(thread), live_turn_id=live)
 
     def _lines_of(self, thread: LoadedThread) -> list[dict[str, Any]]:
         """A loaded thread's rollout: what is on disk, then the lines waiting to be written."""
@@ -197,15 +289,15 @@ class ThreadManager:
             lines += thread.writer.pending_lines()
         return lines
 
-    def turns_by_id(self, thread_id: str) -> list[Any] | None:
+    def turns_by_id(self, thread_id: str) -> list[Turn] | None:
         """A thread's turns, loaded or only stored; None when there is no such thread."""
         thread = self.loaded.get(thread_id)
         if thread is not None:
             return self.turns_of(thread)
         rec = self.store.get(thread_id)
-        return None if rec is None else history.rebuild_turns(read_rollout(rec.path).lines)
+        return None if rec is None else _turns(read_rollout(rec.path).lines)
 
-    def usage_update(self, thread: LoadedThread) -> dict[str, Any] | None:
+    def usage_update(self, thread: LoadedThread) -> ThreadTokenUsageUpdatedNotification | None:
         """The ``thread/tokenUsage/updated`` params a client resuming ``thread`` gets: the
         thread's last recorded usage (as Codex replays it), or None before any usage."""
         if thread.path is None or not thread.materialized:
@@ -213,7 +305,7 @@ class ThreadManager:
         lines = read_rollout(thread.path).lines
         info = history.last_token_usage(lines)
         total = history.last_token_total(lines)
-        turns = history.rebuild_turns(lines)
+        turns = _turns(lines)
         if info is None or not total or not turns:
             return None
         last = info.get("last_token_usage")
@@ -223,18 +315,26 @@ class ThreadManager:
             "last": wire_last,
             "modelContextWindow": self.context_window_for(thread.settings.model),
         }
-        return {"threadId": thread.id, "turnId": turns[-1]["id"], "tokenUsage": usage}
+        return {
+            "threadId": thread.id,
+            "turnId": turns[-1]["id"],
+            "tokenUsage": views.wire_usage(usage),
+        }
 
-    def items_by_id(self, thread_id: str) -> list[dict[str, Any]] | None:
+    def items_by_id(self, thread_id: str) -> list[ThreadItemEntry] | None:
         """A thread's completed items (``ThreadItemEntry``), in recorded order; None when
         there is no such thread."""
         thread = self.loaded.get(thread_id)
         if thread is not None:
             if thread.path is None or not thread.materialized:
                 return []
-            return history.item_entries(read_rollout(thread.path).lines)
-        rec = self.store.get(thread_id)
-        return None if rec is None else history.item_entries(read_rollout(rec.path).lines)
+            lines = read_rollout(thread.path).lines
+        else:
+            rec = self.store.get(thread_id)
+            if rec is None:
+                return None
+            lines = read_rollout(rec.path).lines
+        return cast("list[ThreadItemEntry]", history.item_entries(lines))
 
     def fork(
         self,
@@ -244,7 +344,7 @@ class ThreadManager:
         ephemeral: bool,
         conn_id: int,
         originator: str,
-    ) -> tuple[LoadedThread, list[Any]]:
+    ) -> tuple[LoadedThread, list[Turn]]:
         loaded = self.loaded.get(source_id)
         if loaded is not None:
             if loaded.path is None or not loaded.materialized:
@@ -273,7 +373,7 @@ class ThreadManager:
             if loaded is not None:
                 thread.preview = loaded.preview
             self._index(thread)
-        return thread, history.rebuild_turns(lines) if lines else []
+        return thread, _turns(lines) if lines else []
 
     # -- persistence ------------------------------------------------------------------------
     def _materialize(self, thread: LoadedThread) -> None:
@@ -379,14 +479,22 @@ class ThreadManager:
         return len(self._unsaved)
 
     # -- turns ------------------------------------------------------------------------------
+    @staticmethod
+    def check_can_begin(thread: LoadedThread, kind: TurnKind = "regular") -> None:
+        """A thread runs one turn at a time."""
+        active = thread.active_turn
+        if active is not None:
+            message = f"thread {thread.id} already has an active turn"
+            if active.kind == "compact" and kind == "regular":
+                # The schema's activeTurnNotSteerable covers turn/start as well as turn/steer.
+                raise NotSteerable(message, active.kind)
+            raise EngineError(message)
+
     def begin_turn(self, thread: LoadedThread, kind: TurnKind = "regular") -> ActiveTurn:
         """Reserve the thread for a new turn (the caller replies before ``launch_turn`` or
         ``launch_compaction``)."""
-        if thread.active_turn is not None:
-            raise invalid_request(f"thread {thread.id} already has an active turn")
-        if thread.unload_handle is not None:
-            thread.unload_handle.cancel()
-            thread.unload_handle = None
+        self.check_can_begin(thread, kind)
+        self._keep_loaded(thread)
         turn = ActiveTurn(id=uuid7(), started_at=now_s(), started_ms=now_ms(), kind=kind)
         thread.active_turn = turn
         thread.system_error = False
@@ -476,11 +584,11 @@ class ThreadManager:
             )
         self._index(thread)
         await self.outbox.broadcast(
-            "thread/status/changed", {"threadId": thread.id, "status": thread.status()}
+            "thread/status/changed", views.status_changed(thread.id, thread)
         )
         if announce:
             await self.outbox.notify_thread(
-                thread.id, "turn/started", {"threadId": thread.id, "turn": turn.wire()}
+                thread.id, "turn/started", {"threadId": thread.id, "turn": views.turn_view(turn)}
             )
         task = asyncio.create_task(body(runner))
         turn.task = task
@@ -501,7 +609,8 @@ class ThreadManager:
                 # A finished turn is something for the user to read (thread/readState).
                 state = self.read_states.turn_finished(thread.id, turn.id)
                 await self.outbox.broadcast(
-                    "thread/readState/changed", {"threadId": thread.id, "readState": state}
+                    "thread/readState/changed",
+                    {"threadId": thread.id, "readState": cast("ThreadReadState", state)},
                 )
             # The turn's lines are written already (unbuffered: a kill -9 loses none of them);
             # the fsync that also survives power loss takes milliseconds, so it runs off the
@@ -512,14 +621,46 @@ class ThreadManager:
                 log.warning("could not fsync the rollout of thread %s", thread.id, exc_info=True)
         self.maybe_schedule_unload(thread)
 
+    def steerable_turn(self, thread: LoadedThread, expected_turn_id: str) -> ActiveTurn:
+        """The running turn, when it is the one the client expects and takes input."""
+        turn = thread.active_turn
+        if turn is None:
+            raise EngineError("no active turn to steer")
+        if turn.id != expected_turn_id:
+            raise EngineError(f"expected active turn id `{expected_turn_id}` but found `{turn.id}`")
+        if turn.kind == "compact":
+            raise NotSteerable("cannot steer a compact turn", turn.kind)
+        return turn
+
+    @staticmethod
+    def steer(turn: ActiveTurn, user_input: list[dict[str, Any]]) -> None:
+        """Add input to a running turn (``steerable_turn``): read before its next request."""
+        turn.steer_inputs.append(user_input)
+
+    def active_turn(self, thread: LoadedThread, turn_id: str | None = None) -> ActiveTurn:
+        """The running turn (the one named, when ``turn_id`` is given)."""
+        turn = thread.active_turn
+        if turn is None:
+            raise EngineError("no active turn to interrupt")
+        if turn_id and turn_id != turn.id:
+            raise EngineError(f"expected active turn id `{turn_id}` but found `{turn.id}`")
+        return turn
+
     async def interrupt(self, thread: LoadedThread) -> ActiveTurn:
+        """Stop the running turn and wait until it has stopped; its ``turn/completed`` waits
+        for ``let_complete`` (the interrupt's reply goes out first, spec §4.5.9)."""
         turn = thread.active_turn
         if turn is None or turn.task is None:
-            raise invalid_request("no active turn to interrupt")
+            raise EngineError("no active turn to interrupt")
         turn.interrupt_requested = True
         turn.task.cancel()
         await turn.stopped.wait()
         return turn
+
+    @staticmethod
+    def let_complete(turn: ActiveTurn) -> None:
+        """An interrupted turn may now send ``turn/completed``."""
+        turn.may_complete.set()
 
     def active_turns(self) -> int:
         return len(self._turn_tasks)
@@ -529,6 +670,32 @@ class ThreadManager:
             await self._idle.wait()
 
     # -- subscriptions and unloading --------------------------------------------------------
+    def attach(self, thread: LoadedThread, conn_id: int) -> None:
+        """Subscribe a connection to a thread it resumes; the thread stays loaded."""
+        self.outbox.subscribe(thread.id, conn_id)
+        self._keep_loaded(thread)
+
+    def detach(self, thread_id: str, conn_id: int) -> str:
+        """Unsubscribe a connection: ``notLoaded``, ``notSubscribed`` or ``unsubscribed``;
+        a thread nobody watches any more is unloaded after ``idle_unload_s``."""
+        thread = self.loaded.get(thread_id)
+        if thread is None:
+            return "notLoaded"
+        if not self.outbox.unsubscribe(thread_id, conn_id):
+            return "notSubscribed"
+        self.maybe_schedule_unload(thread)
+        return "unsubscribed"
+
+    async def replay_pending(self, thread_id: str, conn_id: int) -> None:
+        """Send a connection that comes back the approvals still waiting for an answer."""
+        await self.outbox.replay_pending(thread_id, conn_id)
+
+    @staticmethod
+    def _keep_loaded(thread: LoadedThread) -> None:
+        if thread.unload_handle is not None:
+            thread.unload_handle.cancel()
+            thread.unload_handle = None
+
     def maybe_schedule_unload(self, thread: LoadedThread) -> None:
         if thread.active_turn is not None or self.outbox.subscribers(thread.id):
             return
@@ -557,9 +724,7 @@ class ThreadManager:
             thread.writer.close()
         # Both go to every connection, as Codex sends them: an unloaded thread has no
         # subscribers left to tell, yet clients that listed it need to know it closed.
-        await self.outbox.broadcast(
-            "thread/status/changed", {"threadId": thread_id, "status": {"type": "notLoaded"}}
-        )
+        await self.outbox.broadcast("thread/status/changed", views.status_changed(thread_id, None))
         await self.outbox.broadcast("thread/closed", {"threadId": thread_id})
 
     # -- archive ----------------------------------------------------------------------------
@@ -567,16 +732,14 @@ class ThreadManager:
         thread = self.loaded.get(thread_id)
         if thread is not None:
             if thread.active_turn is not None:
-                raise invalid_request(f"thread {thread_id} has an active turn; interrupt it first")
+                raise EngineError(f"thread {thread_id} has an active turn; interrupt it first")
             if thread.ephemeral:
-                raise invalid_request(f"thread {thread_id} is ephemeral and cannot be archived")
+                raise EngineError(f"thread {thread_id} is ephemeral and cannot be archived")
         rec = self.store.get(thread_id)
         if rec is None:
             if thread is not None:
-                raise invalid_request(
-                    f"thread {thread_id} is not materialized yet; nothing to archive"
-                )
-            raise invalid_request(f"no rollout found for thread id {thread_id}")
+                raise EngineError(f"thread {thread_id} is not materialized yet; nothing to archive")
+            raise EngineError(f"no rollout found for thread id {thread_id}")
         if thread is not None:
             await self.unload(thread_id, force=True)
         self.store.archive(thread_id)
@@ -587,10 +750,10 @@ class ThreadManager:
         A running turn must be interrupted first; an ephemeral thread only unloads."""
         thread = self.loaded.get(thread_id)
         if thread is not None and thread.active_turn is not None:
-            raise invalid_request(f"thread {thread_id} has an active turn; interrupt it first")
+            raise EngineError(f"thread {thread_id} has an active turn; interrupt it first")
         rec = self.store.get(thread_id)
         if rec is None and thread is None:
-            raise invalid_request(f"no rollout found for thread id {thread_id}")
+            raise EngineError(f"no rollout found for thread id {thread_id}")
         if thread is not None:
             await self.unload(thread_id, force=True)
         if rec is not None:
@@ -609,7 +772,7 @@ class ThreadManager:
         thread = self.loaded.get(thread_id)
         rec = self.store.get(thread_id)
         if thread is None and rec is None:
-            raise invalid_request(f"thread not found: {thread_id}")
+            raise EngineError(f"thread not found: {thread_id}")
         if thread is not None:
             thread.name = name
             # Before its first user message a thread has no rollout yet: the name waits in
@@ -696,6 +859,11 @@ def _unanswered_calls(items: list[dict[str, Any]]) -> list[ToolCall]:
     return calls
 
 
+def _turns(lines: list[dict[str, Any]], *, live_turn_id: str | None = None) -> list[Turn]:
+    """The turns a rollout records (``store.history`` rebuilds them as the schema's ``Turn``)."""
+    return cast("list[Turn]", history.rebuild_turns(lines, live_turn_id=live_turn_id))
+
+
 def _settings_from(lines: list[dict[str, Any]], meta: dict[str, Any]) -> ThreadSettings:
     """The settings a stored thread last ran with: the last turn_context, else its meta."""
     context: dict[str, Any] = {}
@@ -713,30 +881,3 @@ def _settings_from(lines: list[dict[str, Any]], meta: dict[str, Any]) -> ThreadS
         effort=context.get("effort"),
         summary=context.get("summary"),
     )
-
-
-def record_to_wire(rec: ThreadRecord, status: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": rec.id,
-        "sessionId": rec.id,
-        "forkedFromId": rec.forked_from_id,
-        "preview": rec.preview,
-        "ephemeral": False,
-        "modelProvider": rec.model_provider,
-        "model": rec.model,
-        "createdAt": rec.created_at,
-        "updatedAt": rec.updated_at,
-        "recencyAt": rec.updated_at,
-        "historyMode": "paginated",
-        "status": status,
-        "path": str(rec.path),
-        "cwd": rec.cwd,
-        "cliVersion": rec.cli_version,
-        "source": rec.source,
-        "threadSource": None,
-        "agentNickname": None,
-        "agentRole": None,
-        "gitInfo": rec.git_info,
-        "name": rec.name,
-        "turns": [],
-    }

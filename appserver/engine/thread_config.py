@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appserver.protocol.errors import invalid_request
+from appserver.engine.errors import EngineError
 
 log = logging.getLogger("appserver.engine")
 
@@ -71,7 +71,7 @@ def merge_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in config.items():
         parts = [p for p in str(key).split(".")]
         if not all(parts):
-            raise invalid_request(f"Invalid request: config key `{key}` has an empty part")
+            raise EngineError(f"Invalid request: config key `{key}` has an empty part")
         _set_path(root, parts, value)
     return root
 
@@ -112,7 +112,7 @@ def _bool(table: Mapping[str, Any], *path: str) -> bool | None:
     if value is _MISSING or value is None:
         return None
     if not isinstance(value, bool):
-        raise invalid_request(f"Invalid request: config.{'.'.join(path)}: expected a boolean")
+        raise EngineError(f"Invalid request: config.{'.'.join(path)}: expected a boolean")
     return value
 
 
@@ -122,21 +122,19 @@ def tool_switches(table: Mapping[str, Any], environments: list[Any] | None = Non
     features = _lookup(table, "features")
     if features is not _MISSING and features is not None:
         if not isinstance(features, Mapping):
-            raise invalid_request("Invalid request: config.features: expected a table")
+            raise EngineError("Invalid request: config.features: expected a table")
         for name in features:
             if not isinstance(features[name], bool | Mapping):
-                raise invalid_request(
-                    f"Invalid request: config.features.{name}: expected a boolean"
-                )
+                raise EngineError(f"Invalid request: config.features.{name}: expected a boolean")
     update_plan = _lookup(table, "tools", "update_plan")
     if update_plan is not _MISSING and not isinstance(update_plan, Mapping):
-        raise invalid_request(
+        raise EngineError(
             "Invalid request: config.tools.update_plan: expected a table such as "
             "`{enabled = false}`"
         )
     web_search = _lookup(table, "web_search")
     if web_search is not _MISSING and web_search not in WEB_SEARCH_MODES:
-        raise invalid_request(
+        raise EngineError(
             "Invalid request: config.web_search: expected one of "
             + ", ".join(f"`{m}`" for m in WEB_SEARCH_MODES)
         )

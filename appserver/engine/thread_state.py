@@ -1,8 +1,8 @@
 """The in-memory state of a loaded thread and of its running turn.
 
 Owns ``ThreadSettings`` (what a turn runs with; ``turn/start`` overrides persist here),
-``ActiveTurn`` and ``LoadedThread`` with its wire views (``Thread``, ``ThreadStatus``). It
-must never do I/O except through the thread's ``RolloutWriter``, and never send messages.
+``ActiveTurn`` and ``LoadedThread`` (their wire views are in ``engine.views``). It must never
+do I/O except through the thread's ``RolloutWriter``, and never send messages.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from appserver import PROTOCOL_VERSION
 from appserver.engine.thread_config import ToolSwitches
+from appserver.protocol.version import PROTOCOL_VERSION
 from appserver.store.rollout import RolloutWriter
 
 
@@ -84,22 +84,6 @@ class ActiveTurn:
         item = self.last_agent_item
         return None if item is None else str(item["text"])
 
-    def wire(self, status: str = "inProgress", error: Any = None) -> dict[str, Any]:
-        # As the reference sends it: a running turn's items are not loaded; a finished one's
-        # are summarised by its final agent message (transcript-simple, transcript-approval).
-        done = status != "inProgress"
-        last = self.last_agent_item
-        return {
-            "id": self.id,
-            "items": [last] if done and last is not None else [],
-            "itemsView": "summary" if done else "notLoaded",
-            "status": status,
-            "error": error,
-            "startedAt": self.started_at,
-            "completedAt": None if status == "inProgress" else now_s(),
-            "durationMs": None if status == "inProgress" else now_ms() - self.started_ms,
-        }
-
 
 @dataclass
 class LoadedThread:
@@ -131,40 +115,6 @@ class LoadedThread:
     @property
     def materialized(self) -> bool:
         return self.writer is not None and self.writer.materialized
-
-    def status(self) -> dict[str, Any]:
-        if self.active_turn is not None:
-            return {"type": "active", "activeFlags": list(self.waiting_flags)}
-        if self.system_error:
-            return {"type": "systemError"}
-        return {"type": "idle"}
-
-    def wire(self, turns: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "sessionId": self.id,
-            "forkedFromId": self.forked_from_id,
-            "preview": self.preview,
-            "ephemeral": self.ephemeral,
-            "modelProvider": self.settings.provider,
-            "model": self.settings.model,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at or self.created_at,
-            # Recency is the last activity here; history pages by turns and items.
-            "recencyAt": self.updated_at or self.created_at,
-            "historyMode": "paginated",
-            "status": self.status(),
-            "path": str(self.path) if self.path is not None else None,
-            "cwd": self.settings.cwd,
-            "cliVersion": self.cli_version,
-            "source": self.source,
-            "threadSource": None,
-            "agentNickname": None,
-            "agentRole": None,
-            "gitInfo": self.git_info,
-            "name": self.name,
-            "turns": turns or [],
-        }
 
     def session_meta(self, originator: str) -> dict[str, Any]:
         return {

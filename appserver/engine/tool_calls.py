@@ -15,16 +15,26 @@ import asyncio
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
+from appserver.engine import views
 from appserver.engine.providers.events import ToolCall
 from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms
 from appserver.engine.tool_specs import APPLY_PATCH, SHELL, UPDATE_PLAN, enabled_names
 from appserver.engine.tools import bash_parse, command_safety, sandbox, shell
 from appserver.engine.tools import patch as patches
 from appserver.engine.tools.command_policy import CommandPolicy
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import CommandApprovalRequest, TurnIds
+    from appserver.protocol.wire_types import (
+        Ask,
+        FileChangeRequestApprovalParams,
+        Notify,
+        TurnPlanStep,
+    )
 
 
 class TurnCancelled(Exception):
@@ -37,11 +47,13 @@ class TurnOps(Protocol):
     commands: CommandPolicy  # the environment and time limit of commands
     protected_paths: tuple[Path, ...]  # never read by a command that runs without asking
 
-    async def emit(self, method: str, params: dict[str, Any]) -> None: ...
+    @property
+    def emit(self) -> Notify: ...  # a notification to the thread, params typed by method
 
     def record_item(self, item: dict[str, Any]) -> None: ...
 
-    async def ask(self, method: str, params: dict[str, Any]) -> Any: ...
+    @property
+    def ask(self) -> Ask: ...  # a server request to the thread, params typed by method
 
 
 @dataclass(frozen=True)
@@ -87,8 +99,8 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
     return args if isinstance(args, dict) else {}
 
 
-def _ids(ops: TurnOps) -> dict[str, Any]:
-    return {"threadId": ops.thread.id, "turnId": ops.turn.id}
+def _ids(ops: TurnOps) -> TurnIds:
+    return views.turn_ids(ops.thread, ops.turn)
 
 
 # -- shell ------------------------------------------------------------------------------------
@@ -162,7 +174,7 @@ async def _shell(ops: TurnOps, call: ToolCall) -> str:
         "exitCode": None,
         "durationMs": None,
     }
-    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    await ops.emit("item/started", views.item_started(ops.thread, ops.turn, item))
     if wrapped is None and settings.approval_policy == "never":
         return await _finish_declined(
             ops,
@@ -225,24 +237,27 @@ async def _ask_command(
     # As the reference proposes it: the command's words, for a plain command; a compound one
     # gets no prefix to approve (its words could hide a second command).
     amendment = bash_parse.simple_command_words(command)
-    params: dict[str, Any] = {"kind": "command", **_ids(ops), "itemId": item["id"]}
-    params["startedAtMs"] = now_ms()
-    params["environmentId"] = "local"
+    params: CommandApprovalRequest = {
+        "kind": "command",
+        "threadId": ops.thread.id,
+        "turnId": ops.turn.id,
+        "itemId": item["id"],
+        "startedAtMs": now_ms(),
+        "environmentId": "local",
+    }
     if reason is not None:
         params["reason"] = reason
-    params.update(
-        command=item["command"],  # the invocation run; the amendment is the script's words
-        cwd=str(cwd),
-        commandActions=item["commandActions"],
-        proposedExecpolicyAmendment=amendment,
-        availableDecisions=[
-            "accept",
-            {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}
-            if amendment is not None
-            else "acceptForSession",
-            "cancel",
-        ],
-    )
+    params["command"] = item["command"]  # the invocation run; the amendment: the script's words
+    params["cwd"] = str(cwd)
+    params["commandActions"] = item["commandActions"]
+    params["proposedExecpolicyAmendment"] = amendment
+    params["availableDecisions"] = [
+        "accept",
+        {"acceptWithExecpolicyAmendment": {"execpolicy_amendment": amendment}}
+        if amendment is not None
+        else "acceptForSession",
+        "cancel",
+    ]
     return parse_decision(await ops.ask("item/commandExecution/requestApproval", params))
 
 
@@ -279,7 +294,10 @@ async def _finish_declined(ops: TurnOps, item: dict[str, Any], why: str) -> str:
 
 async def _complete(ops: TurnOps, item: dict[str, Any]) -> None:
     ops.record_item(item)
-    await ops.emit("item/completed", {"item": dict(item), **_ids(ops), "completedAtMs": now_ms()})
+    await ops.emit(
+        "item/completed",
+        views.item_completed(ops.thread, ops.turn, dict(item)),
+    )
 
 
 # -- apply_patch ------------------------------------------------------------------------------
@@ -301,7 +319,7 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
         "changes": patches.to_v2_changes(changes),
         "status": "inProgress",
     }
-    await ops.emit("item/started", {"item": item, **_ids(ops), "startedAtMs": now_ms()})
+    await ops.emit("item/started", views.item_started(ops.thread, ops.turn, item))
     policy = sandbox.SandboxPolicy.from_dict(settings.sandbox_policy)
     # Judged where each file will really be written (its directory resolved when planned):
     # inside a root both as written (the directory entry that changes) and once resolved (a
@@ -330,8 +348,9 @@ async def _apply_patch(ops: TurnOps, call: ToolCall) -> str:
         )
     ask = bool(outside) or (approval == "untrusted" and not ops.thread.patches_approved_for_session)
     if ask:
-        params = {
-            **_ids(ops),
+        params: FileChangeRequestApprovalParams = {
+            "threadId": ops.thread.id,
+            "turnId": ops.turn.id,
             "itemId": item["id"],
             "startedAtMs": now_ms(),
             "reason": "writes outside the writable roots" if outside else None,
@@ -392,7 +411,7 @@ async def _update_plan(ops: TurnOps, call: ToolCall) -> str:
         {
             **_ids(ops),
             "explanation": explanation if isinstance(explanation, str) else None,
-            "plan": plan,
+            "plan": cast("list[TurnPlanStep]", plan),
         },
     )
     return "Plan updated"

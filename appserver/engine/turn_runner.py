@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from appserver.engine import tool_calls
+from appserver.engine import tool_calls, views
 from appserver.engine.ids import uuid7
-from appserver.engine.ports import Outbox
+from appserver.engine.ports import Outbox, thread_emitter
 from appserver.engine.providers import events as ev
 from appserver.engine.providers.events import ModelClient, ModelRequest, ProviderError
 from appserver.engine.skills.turn import TurnSkills
@@ -30,6 +30,10 @@ from appserver.engine.thread_state import ActiveTurn, LoadedThread, now_ms, now_
 from appserver.engine.tool_specs import tools_for
 from appserver.engine.tools.command_policy import CommandPolicy
 from appserver.store import history
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import TurnIds
+    from appserver.protocol.wire_types import Notify
 
 log = logging.getLogger("appserver.engine")
 
@@ -105,10 +109,10 @@ class TurnRunner:
         self._on_finished = on_finished
         # Agent messages a broken model stream left open, resumed by the retry (_StreamState).
         self._carried: list[_Carried] = []
+        # A notification to the thread's subscribers, its params typed by method.
+        self.emit: Notify = thread_emitter(outbox, thread.id)
 
     # -- TurnOps ----------------------------------------------------------------------------
-    async def emit(self, method: str, params: dict[str, Any]) -> None:
-        await self.outbox.notify_thread(self.thread.id, method, params)
 
     def record(self, kind: str, payload: dict[str, Any]) -> None:
         self._record(kind, payload)
@@ -117,7 +121,7 @@ class TurnRunner:
         event = {"type": "item_completed", "turn_id": self.turn.id, "item": item}
         self.record("event_msg", {**event, "completed_at_ms": now_ms()})
 
-    async def ask(self, method: str, params: dict[str, Any]) -> Any:
+    async def ask(self, method: str, params: Mapping[str, Any]) -> Any:
         thread = self.thread
         thread.waiting_flags = ["waitingOnApproval"]
         await self._status_changed()
@@ -141,7 +145,7 @@ class TurnRunner:
 
     async def _status_changed(self) -> None:
         await self.outbox.broadcast(
-            "thread/status/changed", {"threadId": self.thread.id, "status": self.thread.status()}
+            "thread/status/changed", views.status_changed(self.thread.id, self.thread)
         )
 
     # -- the turn ---------------------------------------------------------------------------
@@ -218,7 +222,6 @@ class TurnRunner:
 
     async def _user_message(self, content: list[dict[str, Any]]) -> None:
         item = {"type": "userMessage", "id": uuid7(), "content": content}
-        ids = {"threadId": self.thread.id, "turnId": self.turn.id}
         text = "\n".join(c["text"] for c in content if c.get("type") == "text")
         model_content: list[dict[str, Any]] = [{"type": "input_text", "text": text}] if text else []
         for c in content:
@@ -229,8 +232,8 @@ class TurnRunner:
         self.record_item(item)
         if not self.thread.preview and text:
             self.thread.preview = text[:200]
-        await self.emit("item/started", {"item": item, **ids, "startedAtMs": now_ms()})
-        await self.emit("item/completed", {"item": item, **ids, "completedAtMs": now_ms()})
+        await self.emit("item/started", views.item_started(self.thread, self.turn, item))
+        await self.emit("item/completed", views.item_completed(self.thread, self.turn, item))
 
     async def _inject_skills(self, content: list[dict[str, Any]]) -> None:
         """After the user's message: the whole text of each skill it names, one user-role
@@ -255,7 +258,7 @@ class TurnRunner:
                     await self.emit(
                         "error",
                         {
-                            "error": turn_error(exc),
+                            "error": views.wire_error(turn_error(exc)),
                             "willRetry": True,
                             "threadId": self.thread.id,
                             "turnId": self.turn.id,
@@ -331,8 +334,8 @@ class TurnRunner:
             "event_msg",
             {"type": "token_count", "info": history.token_count_info(total, last, window)},
         )
-        ids = {"threadId": self.thread.id, "turnId": self.turn.id}
-        await self.emit("thread/tokenUsage/updated", {**ids, "tokenUsage": info})
+        ids = views.turn_ids(self.thread, self.turn)
+        await self.emit("thread/tokenUsage/updated", {**ids, "tokenUsage": views.wire_usage(info)})
 
     async def _finish(self, status: str, error: dict[str, Any] | None) -> None:
         turn, thread = self.turn, self.thread
@@ -358,7 +361,12 @@ class TurnRunner:
                 self.record("event_msg", {"type": "turn_failed", **end, "error": error})
                 await self.emit(
                     "error",
-                    {"error": error, "willRetry": False, "threadId": thread.id, "turnId": turn.id},
+                    {
+                        "error": views.wire_error(error),
+                        "willRetry": False,
+                        "threadId": thread.id,
+                        "turnId": turn.id,
+                    },
                 )
         except Exception:
             log.exception("failed to record the end of turn %s", turn.id)
@@ -372,7 +380,8 @@ class TurnRunner:
             # The interrupt's response must reach the client before turn/completed.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(turn.may_complete.wait(), timeout=5)
-        await self.emit("turn/completed", {"threadId": thread.id, "turn": turn.wire(status, error)})
+        turn_wire = views.turn_view(turn, status, error)
+        await self.emit("turn/completed", {"threadId": thread.id, "turn": turn_wire})
         await self._on_finished(status)
 
 
@@ -404,8 +413,8 @@ class _StreamState:
         self.carried = list(carried or [])
         self.resuming: dict[str, _Carried] = {}  # the model's item id → the carried message
 
-    def _ids(self) -> dict[str, Any]:
-        return {"threadId": self.r.thread.id, "turnId": self.r.turn.id}
+    def _ids(self) -> TurnIds:
+        return views.turn_ids(self.r.thread, self.r.turn)
 
     async def _start_message(self, item_id: str) -> None:
         if item_id in self.resuming:
@@ -417,7 +426,8 @@ class _StreamState:
             self.open_messages[item_id] = []
             item = {"type": "agentMessage", "id": item_id, "text": "", "phase": None}
             await self.r.emit(
-                "item/started", {"item": item, **self._ids(), "startedAtMs": now_ms()}
+                "item/started",
+                views.item_started(self.r.thread, self.r.turn, item),
             )
 
     async def _start_reasoning(self, item_id: str) -> None:
@@ -425,7 +435,8 @@ class _StreamState:
             self.open_reasoning[item_id] = {"summary": [], "content": []}
             item = {"type": "reasoning", "id": item_id, "summary": [], "content": []}
             await self.r.emit(
-                "item/started", {"item": item, **self._ids(), "startedAtMs": now_ms()}
+                "item/started",
+                views.item_started(self.r.thread, self.r.turn, item),
             )
 
     async def on_event(self, e: ev.ModelEvent) -> None:
@@ -441,13 +452,9 @@ class _StreamState:
                     return
                 parts = self.open_messages[e.item_id]
             parts.append(e.delta)
-            params = {
-                "threadId": r.thread.id,
-                "turnId": r.turn.id,
-                "itemId": e.item_id,
-                "delta": e.delta,
-            }
-            await r.emit("item/agentMessage/delta", params)
+            await r.emit(
+                "item/agentMessage/delta", {**self._ids(), "itemId": e.item_id, "delta": e.delta}
+            )
         elif isinstance(e, ev.MessageStarted):
             await self._start_message(e.item_id)
         elif isinstance(e, ev.MessageDone):
@@ -516,7 +523,8 @@ class _StreamState:
     async def _complete(self, item: dict[str, Any]) -> None:
         self.r.record_item(item)
         await self.r.emit(
-            "item/completed", {"item": item, **self._ids(), "completedAtMs": now_ms()}
+            "item/completed",
+            views.item_completed(self.r.thread, self.r.turn, item),
         )
 
     async def _resume_delta(self, c: _Carried, delta: str) -> None:
@@ -527,8 +535,9 @@ class _StreamState:
         await self._diverge_unless(c, c.received)
         extra = c.received[len(c.shown) :]
         c.shown = c.received
-        params = {**self._ids(), "itemId": c.wire_id, "delta": extra}
-        await self.r.emit("item/agentMessage/delta", params)
+        await self.r.emit(
+            "item/agentMessage/delta", {**self._ids(), "itemId": c.wire_id, "delta": extra}
+        )
 
     async def _diverge_unless(self, c: _Carried, text: str) -> None:
         """When the retry's ``text`` does not continue what the client has, complete the
@@ -540,7 +549,7 @@ class _StreamState:
         )
         c.wire_id, c.shown = uuid7(), ""
         item = {"type": "agentMessage", "id": c.wire_id, "text": "", "phase": None}
-        await self.r.emit("item/started", {"item": item, **self._ids(), "startedAtMs": now_ms()})
+        await self.r.emit("item/started", views.item_started(self.r.thread, self.r.turn, item))
 
     async def carry_open_items(self) -> list[_Carried]:
         """A failed round-trip: its open messages, to be resumed by a retry (or closed by the

@@ -1,1 +1,1 @@
-"""protocol layer (see DESIGN.md)."""
+"""protocol layer (see ARCHITECTURE.md)."""

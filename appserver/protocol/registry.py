@@ -1,10 +1,15 @@
-"""The method registry: name → params model, experimental flag, serialization scope, handler.
+"""The method registry: name → params model, result type, experimental flag, serialization
+scope, handler.
 
 Owns ``MethodSpec`` and ``MethodRegistry``. Each method's ``TypeAdapter`` is built once, on
 the method's first call (most methods are never called in a session, and building validators
 at startup delays the first reply), so that validation on the hot path is a single call. This
 module does not import pydantic itself. The registry knows nothing of connections or
-transports; handlers are opaque callables to it.
+transports; handlers are opaque callables to it. A method's ``result`` names the wire type of
+its reply (a ``TypedDict`` of ``protocol.wire_types``, or of ``protocol.wire_extra`` for the
+experimental methods the schema leaves out); the handler's return annotation is that type, so
+``mypy --strict`` checks the reply, and ``tests/unit/test_method_results.py`` checks the two
+agree.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ class Scope(Enum):
     INLINE = "inline"  # cheap and non-blocking: run on the dispatch loop itself, no task
     CONCURRENT = "concurrent"  # its own task
     THREAD = "thread"  # one at a time per ``params.threadId``, in arrival order
+    # One at a time with every other SERIAL request, in arrival order: writes of server-wide
+    # state (the API key) whose notifications must follow the order of the writes.
+    SERIAL = "serial"
 
 
 Handler = Callable[[Any, Any], Awaitable[Any]]  # (RequestContext, params model) -> result
@@ -34,6 +42,8 @@ class MethodSpec:
     name: str
     params_model: type[BaseModel]
     handler: Handler
+    # The name of the reply's wire type ("ThreadStartResponse": ``wire_types``'s TypedDict).
+    result: str | None = None
     experimental: bool = False
     scope: Scope = Scope.CONCURRENT
     # The schema types the params ``null`` (e.g. ``account/logout``): a request without
@@ -61,6 +71,7 @@ class MethodRegistry:
         params_model: type[BaseModel],
         handler: Handler,
         *,
+        result: str | None = None,
         experimental: bool = False,
         scope: Scope = Scope.CONCURRENT,
         params_optional: bool = False,
@@ -68,7 +79,7 @@ class MethodRegistry:
         if name in self._methods:
             raise ValueError(f"method registered twice: {name}")
         self._methods[name] = MethodSpec(
-            name, params_model, handler, experimental, scope, params_optional
+            name, params_model, handler, result, experimental, scope, params_optional
         )
 
     def get(self, name: str) -> MethodSpec | None:

@@ -1,1 +1,1 @@
-"""server layer (see DESIGN.md)."""
+"""server layer (see ARCHITECTURE.md)."""

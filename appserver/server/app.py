@@ -3,7 +3,7 @@
 Owns ``App``: it builds the method registry from the handler groups, runs the processor's
 dispatch loop, and stops everything in order (pending server requests cancelled, tasks
 finished or cancelled within a bound). Transports attach to ``app.processor``. This module
-must never parse CLI arguments or touch signals; ``cli`` does that.
+must never parse CLI arguments or touch signals; ``appserver.cli`` and ``serve`` do that.
 
 Startup comes in two parts. ``App(...)`` builds only what answering ``initialize`` needs: the
 config, the processor, the startup warnings, and — when config.toml defines model providers —

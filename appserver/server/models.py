@@ -49,6 +49,6 @@ def _make_client(info: ProviderInfo, stored_key: StoredKey | None) -> ModelClien
         from appserver.engine.providers.scripted import ScriptedClient
 
         return ScriptedClient(info.script)
-    from appserver.engine.providers.openai_client import make_client
+    from appserver.engine.providers.factory import make_client
 
     return make_client(info, stored_key=stored_key if info.requires_openai_auth else None)

@@ -7,7 +7,8 @@ core of connections and pending requests. It must never add behaviour of its own
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from appserver.core.outgoing import OutgoingMessageSender
 
@@ -17,16 +18,20 @@ class CoreOutbox:
         self.sender = sender
         self.router = sender.router
 
-    async def notify_thread(self, thread_id: str, method: str, params: dict[str, Any]) -> None:
-        await self.sender.notify_thread(thread_id, method, params)
+    # Params arrive typed by method (``engine.ports.Outbox``); the core sends any mapping.
+    async def notify_thread(self, thread_id: str, method: str, params: Mapping[str, Any]) -> None:
+        await self.sender.notify_thread(thread_id, method, cast("dict[str, Any]", params))
 
-    async def broadcast(self, method: str, params: dict[str, Any]) -> None:
-        await self.sender.broadcast(method, params)
+    async def broadcast(self, method: str, params: Mapping[str, Any]) -> None:
+        await self.sender.broadcast(method, cast("dict[str, Any]", params))
 
     async def request_thread(
-        self, thread_id: str, method: str, params: dict[str, Any]
+        self, thread_id: str, method: str, params: Mapping[str, Any]
     ) -> asyncio.Future[Any]:
-        return (await self.sender.request_thread(thread_id, method, params)).future
+        pending = await self.sender.request_thread(
+            thread_id, method, cast("dict[str, Any]", params)
+        )
+        return pending.future
 
     async def cancel_thread_requests(self, thread_id: str) -> None:
         await self.sender.cancel_thread_requests(thread_id)

@@ -1,1 +1,1 @@
-"""transports layer (see DESIGN.md)."""
+"""transports layer (see ARCHITECTURE.md)."""

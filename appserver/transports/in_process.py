@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +29,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from appserver.core.connection import ConnectionState, next_connection_id
-from appserver.core.outbound import OutboundMessage
+from appserver.core.outbound import ERROR, LAGGED, RESPONSE, SERVER_REQUEST, OutboundMessage
 from appserver.core.processor import MessageProcessor
-from appserver.core.sinks import SinkClosed
+from appserver.core.sinks import Policy, QueueSink, SinkClosed
 from appserver.protocol.envelope import ErrorReply, Message, Notification, Request, Response
 from appserver.protocol.errors import INTERNAL_ERROR, RpcError, invalid_request
 
@@ -66,108 +65,61 @@ Event = ServerNotification | ServerRequest | Lagged
 
 
 class _EventSink:
-    """The connection's sink: routes responses to futures and events to a bounded deque."""
+    """The connection's sink: responses resolve the caller's futures at once; everything else
+    goes through a ``MERGE_THEN_DROP`` queue (the merge/drop policy lives in ``core.sinks``)
+    and becomes a typed event when read."""
 
     def __init__(self, capacity: int, on_response: Callable[[dict[str, Any]], None]) -> None:
         self.capacity = max(1, capacity)
-        # Queued messages become typed events when read, so a full queue can still fold a
-        # delta into the last queued one (``OutboundMessage.merged_with``).
-        self._events: deque[OutboundMessage | Lagged] = deque()
-        self._skipped = 0
-        self._readable = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
-        self._closed = False
+        self._queue = QueueSink(Policy.MERGE_THEN_DROP, max_messages=self.capacity)
         self._on_response = on_response
 
-    def _push(self, msg: OutboundMessage) -> None:
-        if self._skipped:
-            self._events.append(Lagged(self._skipped))
-            self._skipped = 0
-        self._events.append(msg)
-        self._readable.set()
-
-    def _full(self) -> bool:
-        return len(self._events) >= self.capacity
-
     def send_now(self, msg: OutboundMessage) -> None:
-        self._dispatch_nowait(msg)
+        kind = msg.kind
+        if kind is RESPONSE or kind is ERROR:
+            self._on_response(msg.payload)
+        else:
+            self._queue.send_now(msg)
 
     async def send(self, msg: OutboundMessage) -> None:
-        if self.offer(msg):
-            return
-        # A critical notification and a full queue: wait for room, never drop.
-        while self._full() and not self._closed:
-            self._room.clear()
-            await self._room.wait()
-        if self._closed:
-            raise SinkClosed
-        self._push(msg)
+        if not self.offer(msg):
+            await self._queue.send(msg)
 
     def offer(self, msg: OutboundMessage) -> bool:
         """Deliver, queue, merge or count-as-skipped at once; False when ``send`` must wait."""
-        if self._closed:
-            raise SinkClosed
-        payload = msg.payload
-        if "method" not in payload or (msg.critical and "id" in payload):
-            self._dispatch_nowait(msg)
-            return True
-        if not self._full():
-            self._push(msg)
-            return True
-        if msg.critical:
-            return False
-        # Full: merge into the last queued delta of the same item, else drop and count.
-        if msg.merge_key is not None and self._events and not self._skipped:
-            last = self._events[-1]
-            if isinstance(last, OutboundMessage) and last.merge_key == msg.merge_key:
-                self._events[-1] = last.merged_with(msg)
-                return True
-        self._skipped += 1
-        return True
-
-    def _dispatch_nowait(self, msg: OutboundMessage) -> None:
-        if "method" in msg.payload:  # a server request: never dropped
-            self._push(msg)
-        else:
+        kind = msg.kind
+        if kind is RESPONSE or kind is ERROR:
+            if self._queue.closed:
+                raise SinkClosed
             self._on_response(msg.payload)
+            return True
+        return self._queue.offer(msg)
 
     async def next_event(self) -> Event | None:
-        while not self._events:
-            if self._skipped:
-                # Everything queued has been read: the gap is at the end, report it now
-                # rather than only once some later event happens to be queued.
-                skipped, self._skipped = self._skipped, 0
-                return Lagged(skipped)
-            if self._closed:
-                return None
-            self._readable.clear()
-            await self._readable.wait()
-        return self._take()
+        batch = await self._queue.next_batch(1)
+        return _event(batch[0]) if batch else None
 
     def take_nowait(self) -> Event | None:
         """The next queued event, or None when none is queued (never waits)."""
-        return self._take() if self._events else None
-
-    def _take(self) -> Event:
-        item = self._events.popleft()
-        if not self._full():
-            self._room.set()
-        if isinstance(item, Lagged):
-            return item
-        payload = item.payload
-        if "id" in payload:
-            return ServerRequest(payload["id"], payload["method"], payload["params"])
-        return ServerNotification(payload["method"], payload["params"])
+        msg = self._queue.take_nowait()
+        return None if msg is None else _event(msg)
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._queue.closed
 
     def close(self) -> None:
-        self._closed = True
-        self._readable.set()
-        self._room.set()
+        self._queue.close()
+
+
+def _event(msg: OutboundMessage) -> Event:
+    payload = msg.payload
+    kind = msg.kind
+    if kind is LAGGED:
+        return Lagged(payload["skipped"])
+    if kind is SERVER_REQUEST:
+        return ServerRequest(payload["id"], payload["method"], payload["params"])
+    return ServerNotification(payload["method"], payload["params"])
 
 
 class InProcessClientHandle:
@@ -253,10 +205,7 @@ class InProcessClientHandle:
         conn = self.connection
         while True:
             msg = await self._outbox.get()
-            if not self.processor.submit(conn, msg, QUEUE_FULL_MESSAGE) and not isinstance(
-                msg, Request
-            ):
-                await self.processor.submit_wait(conn, msg)
+            await self.processor.ingest(conn, msg, QUEUE_FULL_MESSAGE)
             self._outbox.task_done()
 
     def submit_request(

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from appserver.core.connection import ConnectionState, next_connection_id
 from appserver.core.processor import MessageProcessor
 from appserver.core.sinks import Policy, QueueSink
-from appserver.protocol.envelope import Request
 from appserver.transports.decode import decode_message
 from appserver.transports.framing import LineSplitter
 
@@ -94,8 +93,7 @@ async def _read_loop(
             msg = decode_message(line, conn.id)
             if msg is None:
                 continue
-            if not processor.submit(conn, msg) and not isinstance(msg, Request):
-                await processor.submit_wait(conn, msg)
+            await processor.ingest(conn, msg)
             if n % YIELD_EVERY_LINES == 0:
                 # One read can hold thousands of lines: let the dispatcher drain the ingress
                 # queue between slices, so a burst is answered rather than refused -32001.

@@ -37,7 +37,6 @@ from appserver.core.connection import ConnectionState, next_connection_id
 from appserver.core.outbound import OutboundMessage
 from appserver.core.processor import MessageProcessor
 from appserver.core.sinks import Policy, QueueSink
-from appserver.protocol.envelope import Request
 from appserver.transports.decode import decode_message
 from appserver.transports.ws_auth import AuthFailure, UpgradePolicy
 
@@ -191,8 +190,7 @@ class WebSocketListener:
                 msg = decode_message(frame, conn.id)
                 if msg is None:
                     continue
-                if not processor.submit(conn, msg) and not isinstance(msg, Request):
-                    await processor.submit_wait(conn, msg)
+                await processor.ingest(conn, msg)
         except ConnectionClosed:
             pass
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.config import ENV, write_config
 from tests.support.mock_model import Hold, MockModelServer, sse_text
 from tests.support.wire_recorder import RECORDER
 
@@ -383,23 +384,12 @@ def streaming_model(home: Path) -> Iterator[list[Hold]]:
     # SSE events: 0 created, 1 item added, 2-5 the deltas, 6 item done, 7 completed.
     holds = [reply.hold_before(index) for index in (3, 4, 5, 6)]
     with MockModelServer([reply], hold_timeout=TIMEOUT) as server:
-        (home / "config.toml").write_text(
-            'model = "mock-model"\n'
-            'model_provider = "mock"\n'
-            "[model_providers.mock]\n"
-            'name = "Mock provider"\n'
-            f'base_url = "{server.base_url}"\n'
-            'wire_api = "responses"\n'
-            'env_key = "MOCK_API_KEY"\n'
-            "request_max_retries = 0\n"
-            "stream_max_retries = 0\n",
-            encoding="utf-8",
-        )
+        write_config(home, server.base_url, approval=None, sandbox=None)
         yield holds
 
 
 def mock_env() -> dict[str, str]:
-    return {**chat_env(), "MOCK_API_KEY": "sk-test-mock-key"}
+    return {**chat_env(), **ENV}
 
 
 def test_agent_text_streams_to_stdout_piece_by_piece(
@@ -594,7 +584,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_serve_never_imports_the_client() -> None:
     code = (
-        "import sys, appserver.server.cli, appserver.server.app\n"
+        "import sys, appserver.cli, appserver.server.app\n"
         "assert not [m for m in sys.modules if m.startswith('appserver.client')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT)

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from appserver.client.chat import shown_command
+from appserver.client.render import shown_command
 from tests.engine.conftest import ENV, write_config
 from tests.engine.test_turns import completed_turn, next_request, run_turn, start_thread
 from tests.harness import open_client

@@ -19,7 +19,7 @@ from appserver.engine.providers import (
     ToolCall,
     Usage,
 )
-from appserver.engine.providers.openai_client import (
+from appserver.engine.providers.chat_translation import (
     responses_to_chat_messages,
     responses_tools_to_chat,
 )

@@ -26,7 +26,7 @@ from appserver.engine.providers import (
     Usage,
     make_client,
 )
-from appserver.engine.providers.openai_client import ResponsesStreamMapper
+from appserver.engine.providers.responses_mapper import ResponsesStreamMapper
 from tests.providers.helpers import WAIT, collect, collect_error
 from tests.support.mock_model import (
     MockModelServer,

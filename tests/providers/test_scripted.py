@@ -26,7 +26,7 @@ from appserver.engine.providers import (
     ToolCall,
     make_client,
 )
-from appserver.engine.providers.scripted import EXHAUSTED_TEXT, parse_script
+from appserver.engine.providers.script import EXHAUSTED_TEXT, parse_script
 from tests.providers.helpers import collect, collect_error
 
 YAML_SCRIPT = """\

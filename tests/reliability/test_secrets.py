@@ -22,6 +22,7 @@ from appserver.engine.tools.environment import command_environment
 from tests.engine.test_turns import completed_turn, items_of, run_turn, start_thread
 from tests.harness import StdioWire, open_client, spawn_stdio
 from tests.support import mock_model as mm
+from tests.support.config import config_toml, provider_table
 
 API_KEY = "sk-live-0123456789-DO-NOT-LEAK"
 BEARER = "tok-config-literal-DO-NOT-LEAK"
@@ -37,29 +38,22 @@ LEAKS = [API_KEY, BEARER, HEADER_SECRET, *OTHER_SECRETS.values()]
 def write_config(home: Path, base_url: str) -> None:
     # The provider's env_key, MOCK_ACCESS, does not look like a secret by its name: it must be
     # removed because it is a configured env_key.
-    (home / "config.toml").write_text(
-        f"""
-model = "mock-model"
-model_provider = "mock"
-approval_policy = "never"
-sandbox_mode = "danger-full-access"
-
-[model_providers.mock]
-name = "Mock provider"
-base_url = "{base_url}"
-wire_api = "responses"
-env_key = "MOCK_ACCESS"
-request_max_retries = 0
-stream_max_retries = 0
-
-[model_providers.other]
-name = "Other provider"
-base_url = "{base_url}"
-experimental_bearer_token = "{BEARER}"
-http_headers = {{ "Authorization" = "Bearer {HEADER_SECRET}", "X-Plain" = "visible" }}
-""",
-        encoding="utf-8",
+    mock = provider_table("mock", base_url, env_key="MOCK_ACCESS")
+    other = provider_table(
+        "other",
+        base_url,
+        name="Other provider",
+        wire_api=None,
+        env_key=None,
+        request_retries=None,
+        stream_retries=None,
+        extra=(
+            f'experimental_bearer_token = "{BEARER}"\n'
+            f'http_headers = {{ "Authorization" = "Bearer {HEADER_SECRET}", '
+            '"X-Plain" = "visible" }'
+        ),
     )
+    (home / "config.toml").write_text(config_toml(mock, other), encoding="utf-8")
 
 
 ENV = {"MOCK_ACCESS": API_KEY, "BENIGN_SETTING": "visible-value", **OTHER_SECRETS}
@@ -118,20 +112,8 @@ STORED_KEY = "sk-stored-login-0123456789-DO-NOT-LEAK"
 async def test_stored_api_key_stays_out_of_logs_rollouts_and_commands(
     home: Path, model: Any
 ) -> None:
-    (home / "config.toml").write_text(
-        f"""
-model = "mock-model"
-model_provider = "openai"
-approval_policy = "never"
-sandbox_mode = "danger-full-access"
-
-[model_providers.openai]
-base_url = "{model.base_url}"
-request_max_retries = 0
-stream_max_retries = 0
-""",
-        encoding="utf-8",
-    )
+    openai = provider_table("openai", model.base_url, name=None, wire_api=None, env_key=None)
+    (home / "config.toml").write_text(config_toml(openai, provider="openai"), encoding="utf-8")
     model.add(
         mm.sse_function_call("call_env", "shell_command", {"command": "env"}),
         mm.sse_text("environment listed"),

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.harness import WireClient, open_client, start_ws_server, ws_connect
 from tests.support import mock_model as mm
+from tests.support.config import config_toml, provider_table
 from tests.support.mock_model import MockModelServer
 
 KEY = "sk-stored-login-0123456789-DO-NOT-LEAK"
@@ -34,36 +32,12 @@ SECOND_KEY = "sk-second-login-9876543210-DO-NOT-LEAK"
 INVALID_REQUEST = -32600
 
 
-@pytest.fixture
-def model() -> Iterator[MockModelServer]:
-    with MockModelServer() as server:
-        yield server
-
-
 def write_openai_config(home: Path, base_url: str) -> None:
     """The built-in ``openai`` provider (requires_openai_auth, env_key OPENAI_API_KEY, which
     the harness removes from the server's environment) pointed at the mock model."""
-    (home / "config.toml").write_text(
-        f"""
-model = "mock-model"
-model_provider = "openai"
-approval_policy = "never"
-sandbox_mode = "danger-full-access"
-
-[model_providers.openai]
-base_url = "{base_url}"
-request_max_retries = 0
-stream_max_retries = 0
-
-[model_providers.mock]
-name = "Mock provider"
-base_url = "{base_url}"
-env_key = "MOCK_ACCESS"
-request_max_retries = 0
-stream_max_retries = 0
-""",
-        encoding="utf-8",
-    )
+    openai = provider_table("openai", base_url, name=None, wire_api=None, env_key=None)
+    mock = provider_table("mock", base_url, wire_api=None, env_key="MOCK_ACCESS")
+    (home / "config.toml").write_text(config_toml(openai, mock, provider="openai"), "utf-8")
 
 
 def methods_after(c: WireClient, index: int) -> list[str]:

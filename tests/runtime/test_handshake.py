@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from appserver.protocol.coverage import stable_methods
 from appserver.server.app import App
 from appserver.server.config import LoadedConfig
+from appserver.tools.coverage import stable_methods
 from tests.harness import SOCKET_TRANSPORTS, open_client
 
 INVALID_REQUEST = -32600

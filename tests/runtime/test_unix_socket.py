@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appserver.server.cli import unix_socket_path
+from appserver.server.serve import unix_socket_path
 from appserver.transports.unix_socket import default_socket_path
 from tests.harness import (
     TIMEOUT,

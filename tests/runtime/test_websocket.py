@@ -351,7 +351,7 @@ class HangingApp(app_module.App):
         self.registry.register("test/hang", GetAccountParams, hang, scope=Scope.CONCURRENT)
 
 app_module.App = HangingApp
-from appserver.server.cli import main
+from appserver.cli import main
 sys.argv[0] = "appserver"
 main()
 """

@@ -2,7 +2,7 @@
 
 Owns:
 
-* ``model`` — the real HTTP mock model (as in the engine tests);
+* (``model``, the real HTTP mock model, is the root conftest's);
 * ``sdk_config(home, ...)`` — an ``openai_codex.CodexConfig`` whose ``launch_args_override``
   starts ``python -m appserver serve --stdio --home HOME`` (real-peer.md §6.1);
 * ``bounded(fn, home)`` — runs a blocking SDK call on a worker thread and waits at most
@@ -25,14 +25,13 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 import pytest
 
-from tests.support.mock_model import MockModelServer
 from tests.support.wire_recorder import RECORDER
 
 T = TypeVar("T")
@@ -43,12 +42,6 @@ SECOND_SDK_VENV = ROOT / ".ci" / "sdk312-venv"
 
 # Lines for the test report: how the second SDK ran, or why it did not.
 REPORT: list[str] = []
-
-
-@pytest.fixture
-def model() -> Iterator[MockModelServer]:
-    with MockModelServer() as server:
-        yield server
 
 
 def sdk_config(home: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> Any:

@@ -22,25 +22,18 @@ from openai_codex.generated.v2_all import ApiKeyAccount  # noqa: E402
 
 from tests.sdk.conftest import bounded, sdk_config  # noqa: E402
 from tests.support import mock_model as mm  # noqa: E402
+from tests.support.config import config_toml, provider_table  # noqa: E402
 from tests.support.mock_model import MockModelServer  # noqa: E402
 
 KEY = "sk-sdk-login-0123456789"
 
 
 def test_api_key_login_through_the_sdk(home: Path, model: MockModelServer) -> None:
+    mock = provider_table(
+        "mock", model.base_url, wire_api=None, env_key=None, extra="requires_openai_auth = true"
+    )
     (home / "config.toml").write_text(
-        f"""
-model = "mock-model"
-model_provider = "mock"
-
-[model_providers.mock]
-name = "Mock provider"
-base_url = "{model.base_url}"
-requires_openai_auth = true
-request_max_retries = 0
-stream_max_retries = 0
-""",
-        encoding="utf-8",
+        config_toml(mock, approval=None, sandbox=None), encoding="utf-8"
     )
     model.add(mm.sse_text("logged in"))
 

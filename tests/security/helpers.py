@@ -4,26 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support import config
+
 
 def write_config(home: Path, base_url: str, extra: str = "", provider_extra: str = "") -> None:
-    (home / "config.toml").write_text(
-        f"""
-model = "mock-model"
-model_provider = "mock"
-approval_policy = "never"
-sandbox_mode = "danger-full-access"
-{extra}
-
-[model_providers.mock]
-name = "Mock provider"
-base_url = "{base_url}"
-wire_api = "responses"
-env_key = "MOCK_ACCESS"
-request_max_retries = 0
-stream_max_retries = 0
-{provider_extra}
-""",
-        encoding="utf-8",
+    """The common mock-model config, its key in ``MOCK_ACCESS`` (a name that does not look
+    like a secret, so only its being a configured ``env_key`` hides it)."""
+    config.write_config(
+        home, base_url, env_key="MOCK_ACCESS", extra=extra, provider_extra=provider_extra
     )
 
 

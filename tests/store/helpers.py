@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appserver.store.index import ThreadRecord, ThreadStore
+from appserver.store.index import ThreadStore
+from appserver.store.record import ThreadRecord
 from appserver.store.rollout import RolloutWriter, format_rfc3339
 
 BASE_TIME = 1_790_000_000

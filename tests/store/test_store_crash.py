@@ -9,7 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from appserver.store.index import ThreadRecord, ThreadStore
+from appserver.store.index import ThreadStore
+from appserver.store.record import ThreadRecord
 from appserver.store.rollout import read_rollout
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,8 @@ CHILD = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from appserver.store.index import ThreadRecord, ThreadStore
+    from appserver.store.index import ThreadStore
+    from appserver.store.record import ThreadRecord
     from appserver.store.rollout import RolloutWriter
 
     store = ThreadStore(Path(sys.argv[1]))

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from appserver.store.index import SortDirection, SortKey, ThreadRecord, ThreadStore, encode_cursor
+from appserver.store.index import ThreadStore
+from appserver.store.paging import SortDirection, SortKey, encode_cursor
+from appserver.store.record import ThreadRecord
 from appserver.store.rollout import RolloutWriter
 
 from .helpers import BASE_TIME, ThreadSpec, persist, record_for, write_rollout

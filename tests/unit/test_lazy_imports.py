@@ -15,7 +15,7 @@ from pathlib import Path
 PROBE = """
 import asyncio, sys
 from pathlib import Path
-import appserver.server.cli
+import appserver.cli
 import appserver.transports.stdio
 from appserver.server.app import App
 from appserver.server.config import load_config
@@ -26,8 +26,10 @@ async def main() -> None:
     await app.stop()
 
 asyncio.run(main())
-lazy = ("openai", "websockets", "yaml", "appserver.engine.providers.openai_client",
-        "appserver.engine.providers.scripted", "appserver.transports.websocket")
+lazy = ("openai", "websockets", "yaml", "appserver.engine.providers.openai_http",
+        "appserver.engine.providers.responses_client", "appserver.engine.providers.chat_client",
+        "appserver.engine.providers.script", "appserver.engine.providers.scripted",
+        "appserver.transports.websocket")
 print(",".join(m for m in lazy if m in sys.modules))
 """
 
@@ -46,7 +48,7 @@ def test_serving_stdio_does_not_import_model_clients_or_websockets(tmp_path: Pat
 HANDSHAKE_PROBE = """
 import asyncio, sys
 from pathlib import Path
-import appserver.server.cli
+import appserver.cli
 import appserver.transports.stdio
 from appserver.core.connection import ConnectionState, next_connection_id
 from appserver.core.sinks import Policy, QueueSink
@@ -77,8 +79,8 @@ async def main() -> None:
     task = asyncio.create_task(writer(sink, replies, done))
     # A client that pipelines: its first request right behind initialize.
     hello = {"clientInfo": {"name": "probe", "version": "1"}}
-    assert app.processor.submit(conn, Request(1, "initialize", hello))
-    assert app.processor.submit(conn, Request(2, "thread/list", {}))
+    await app.processor.ingest(conn, Request(1, "initialize", hello))
+    await app.processor.ingest(conn, Request(2, "thread/list", {}))
     await asyncio.wait_for(done.wait(), 10)
     print("before:", replies["before"])
     print("initialize:", "result" in replies[1])

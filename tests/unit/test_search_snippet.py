@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appserver.server.handlers.threads import SNIPPET_CONTEXT, search_snippet
+from appserver.server.views import SNIPPET_CONTEXT, search_snippet
 
 
 def test_match_in_the_name_wins_over_the_preview() -> None:

@@ -1,8 +1,10 @@
 """Model providers: everything between the engine and a model.
 
 Owns: provider configuration (`config`), the normalized event stream and request types
-(`events`), the HTTP clients over the `openai` package (`openai_client`) and the offline
-scripted client (`scripted`). The engine depends only on what is re-exported here.
+(`events`), the HTTP clients over the `openai` package (`responses_client` with
+`responses_mapper`, `chat_client` with `chat_translation`, both on `openai_http` and
+`http_errors`), the offline scripted client (`scripted`, replaying a `script`) and the choice
+between them (`factory`). The engine depends only on what is re-exported here.
 
 Never: run tools, touch threads/turns, emit protocol notifications, or retry — one
 `stream()` call is one attempt; the engine owns retries and reports them.
@@ -41,17 +43,20 @@ from .events import (
 )
 
 if TYPE_CHECKING:
-    from .openai_client import ChatClient, ResponsesClient, make_client
-    from .scripted import ScriptedClient, ScriptError
+    from .chat_client import ChatClient
+    from .factory import make_client
+    from .responses_client import ResponsesClient
+    from .script import ScriptError
+    from .scripted import ScriptedClient
 
 # The clients load on first use: the HTTP ones import ``openai`` and the scripted one ``yaml``,
 # which a server that has not run a turn yet does not need (startup time).
 _LAZY = {
-    "ChatClient": "openai_client",
-    "ResponsesClient": "openai_client",
-    "make_client": "openai_client",
+    "ChatClient": "chat_client",
+    "ResponsesClient": "responses_client",
+    "make_client": "factory",
     "ScriptedClient": "scripted",
-    "ScriptError": "scripted",
+    "ScriptError": "script",
 }
 
 

@@ -1,71 +1,19 @@
-"""The scripted provider: offline, deterministic model replies read from a JSON or YAML file.
+"""The scripted provider's replay client: offline, deterministic model replies from a script.
 
-Owns: the script file schema (below), its validation (`ScriptError` names file, reply and
-step), and `ScriptedClient`, which implements the same `ModelClient` protocol as the HTTP
-clients and yields the same normalized events, with synthetic ids `msg_N`, `rs_N`, `call_N`,
-`resp_N` (N counts per kind, per client).
+Owns `ScriptedClient`, which implements the same `ModelClient` protocol as the HTTP clients and
+yields the same normalized events, with synthetic ids `msg_N`, `rs_N`, `call_N`, `resp_N`
+(N counts per kind, per client): which reply answers a call (rules first, then the sequential
+replies, then the default), when a reply is consumed, and how each step becomes events. The
+script language itself (file schema, parsing, rule matching) is `script`'s.
 
 Never: touch the network or the filesystem after loading the script; sleep unless the script
 asks (`pause_ms`).
-
-Script file schema
-==================
-The file (`.json`, `.yaml`/`.yml`; anything else is parsed as YAML, a superset of JSON) is
-either a list of replies, or a mapping::
-
-    replies: [...]        # consumed in order, one per model call
-    rules:   [...]        # checked first on every call, never consumed (see Rules)
-    default: <reply>      # answers once replies are exhausted; default "(script exhausted)"
-
-A reply is one of:
-
-* a string — a text message;
-* a mapping of step keys (below) — its steps run in this fixed order: error, pause_ms,
-  reasoning, text, text_repeat, shell, patch, plan, tool;
-* a list of steps — run in the given order; each element is a string (text) or a mapping as
-  above (so one reply may hold reasoning + text + several tool calls, in any order).
-
-Steps::
-
-    text: "Hello! "                 # a message streamed as word-sized deltas…
-    chunks: ["Hel", "lo! "]         #   …or exactly these deltas (their concatenation is the
-                                    #   text; `text` may then be omitted)
-    text_repeat: {chunk: "x", count: 100000}   # one message of `count` identical deltas
-    reasoning: "Thinking"           # a reasoning item; a list gives several summary parts
-    shell: "echo hi"                # shell tool call; or {command, workdir?, timeout_ms?}
-    workdir: "/tmp"                 #   modifiers for `shell`
-    timeout_ms: 5000
-    patch: "*** Begin Patch\n..."   # apply_patch call with this input
-    plan: [{step: "a", status: "completed"}]   # update_plan call
-    explanation: "why"              #   modifier for `plan`
-    tool: {name: "x", arguments: {...}}        # any function call (arguments: mapping or
-                                               # JSON text); {name, input: "..."} or
-                                               # kind: custom → a custom (free-form) call
-    call_id: "call_7"               # modifier: explicit id for the tool call in this mapping
-    error: {status: 500}            # fail this model call (see Errors)
-    pause_ms: 200                   # wait before the next step (for interrupt demos)
-    usage: {input_tokens: 10, output_tokens: 3}   # reply-level; default: ~chars/4 estimates
 
 Tool calls adapt to the tools the request offers: `shell` becomes `shell_command`
 {command, workdir?, timeout_ms?} (default), or `exec_command` {cmd, workdir?} or `shell`
 {command: ["bash", "-lc", cmd], ...} when only those are offered; `patch` is a custom
 `apply_patch` call unless apply_patch is offered as a function tool (then {"input": patch});
 `plan` calls `update_plan` {plan, explanation?}.
-
-Errors: `error: {status?: int, message?: str, code?: str, disconnect?: bool, times?: int}`.
-Steps before the error are streamed, then the call fails with the ProviderError an HTTP
-`status` would give (default 500, retryable; 401 → unauthorized, 400 → badRequest, …;
-`code: context_length_exceeded` → contextWindowExceeded), or with a retryable
-"stream disconnected" error when `disconnect: true`. The reply is NOT consumed: the next call
-replays it, skipping errors that already fired `times` times (default 1). A reply holding
-only spent errors is consumed and the next reply answers that call.
-
-Rules (optional; the "rule mode" of the reference mock): a reply mapping with
-`when_contains: "RUN_SHELL"` matches when the latest user message contains that text and no
-tool output came after it (a fresh user turn); `when_tool_output: true` (or a substring)
-matches when the last input item is a tool output (containing it). The rule's reply is its
-`reply:` value, or the mapping minus the `when_*` keys. Rules may sit in the `rules:` list or
-directly in the top-level reply list; either way they are never consumed.
 
 With no script at all the client runs in echo mode: every call answers "Echo: <last user
 message>" (what the built-in `scripted` provider does without $APPSERVER_SCRIPT).
@@ -85,11 +33,7 @@ import json
 import os
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .events import (
     Completed,
@@ -105,27 +49,20 @@ from .events import (
     TextDelta,
     ToolCall,
     Usage,
-    content_text,
     error_for_status,
     stream_disconnected,
 )
-
-EXHAUSTED_TEXT = "(script exhausted)"
-
-_STEP_ORDER = (
-    "error",
-    "pause_ms",
-    "reasoning",
-    "text",
-    "text_repeat",
-    "shell",
-    "patch",
-    "plan",
-    "tool",
+from .script import (
+    EXHAUSTED_TEXT,
+    Reply,
+    Script,
+    Step,
+    last_user_text,
+    load_script,
+    parse_script,
+    rule_matches,
 )
-_MODIFIERS = frozenset({"chunks", "workdir", "timeout_ms", "explanation", "call_id"})
-_REPLY_KEYS = frozenset({"usage", "when_contains", "when_tool_output", "reply"})
-_TOOL_OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output"})
+
 _WORDS = re.compile(r"\S+\s*|\s+")
 # Hand control back to the event loop this often while streaming a long reply, so an
 # interrupt (or anything else) is not starved by a 100k-delta message, and so the writers
@@ -134,310 +71,8 @@ _WORDS = re.compile(r"\S+\s*|\s+")
 _YIELD_EVERY = 256
 
 
-class ScriptError(ValueError):
-    """The script file is malformed; the message says where."""
-
-
-@dataclass
-class _Step:
-    kind: str
-    data: dict[str, Any]
-    fired: int = 0  # errors only: how many calls this error already failed
-
-
-@dataclass
-class _Reply:
-    steps: list[_Step]
-    usage: dict[str, Any] | None = None
-    when_contains: str | None = None
-    when_tool_output: bool | str | None = None
-    where: str = ""
-
-    @property
-    def is_rule(self) -> bool:
-        return self.when_contains is not None or self.when_tool_output is not None
-
-    def live_steps(self) -> list[_Step]:
-        return [s for s in self.steps if s.kind != "error" or s.fired < int(s.data.get("times", 1))]
-
-
-@dataclass
-class _Script:
-    replies: list[_Reply] = field(default_factory=list)
-    rules: list[_Reply] = field(default_factory=list)
-    default: _Reply | None = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing
-
-
-def _need(cond: bool, where: str, msg: str) -> None:
-    if not cond:
-        raise ScriptError(f"{where}: {msg}")
-
-
-def _parse_step_value(kind: str, value: Any, mods: Mapping[str, Any], where: str) -> _Step:
-    data: dict[str, Any]
-    if kind == "text":
-        chunks = mods.get("chunks")
-        if chunks is not None:
-            _need(
-                isinstance(chunks, list) and all(isinstance(c, str) for c in chunks),
-                where,
-                "chunks must be a list of strings",
-            )
-        text = "".join(chunks) if chunks is not None and value is None else value
-        _need(isinstance(text, str), where, "text must be a string")
-        if chunks is not None:
-            _need("".join(chunks) == text, where, "chunks must join to the text")
-        data = {"text": text, "chunks": chunks}
-    elif kind == "text_repeat":
-        _need(isinstance(value, Mapping), where, "text_repeat must be {chunk, count}")
-        chunk, count = value.get("chunk"), value.get("count")
-        _need(isinstance(chunk, str) and chunk != "", where, "text_repeat.chunk: non-empty text")
-        _need(isinstance(count, int) and count >= 0, where, "text_repeat.count: integer >= 0")
-        data = {"chunk": chunk, "count": count}
-    elif kind == "reasoning":
-        parts = [value] if isinstance(value, str) else value
-        _need(
-            isinstance(parts, list) and all(isinstance(p, str) for p in parts),
-            where,
-            "reasoning must be a string or a list of strings",
-        )
-        data = {"parts": parts}
-    elif kind == "shell":
-        spec = {"command": value} if isinstance(value, str) else value
-        _need(
-            isinstance(spec, Mapping) and isinstance(spec.get("command"), str),
-            where,
-            "shell must be a command string or {command, workdir?, timeout_ms?}",
-        )
-        data = {
-            "command": spec["command"],
-            "workdir": spec.get("workdir", mods.get("workdir")),
-            "timeout_ms": spec.get("timeout_ms", mods.get("timeout_ms")),
-        }
-    elif kind == "patch":
-        _need(isinstance(value, str), where, "patch must be the patch text")
-        data = {"input": value}
-    elif kind == "plan":
-        _need(isinstance(value, list), where, "plan must be a list of {step, status}")
-        for entry in value:
-            _need(
-                isinstance(entry, Mapping) and isinstance(entry.get("step"), str),
-                where,
-                "each plan entry needs a `step` string",
-            )
-        data = {"plan": [dict(e) for e in value], "explanation": mods.get("explanation")}
-    elif kind == "tool":
-        _need(
-            isinstance(value, Mapping) and isinstance(value.get("name"), str),
-            where,
-            "tool must be {name, arguments?} or {name, input}",
-        )
-        tool_kind = value.get("kind") or ("custom" if "input" in value else "function")
-        _need(tool_kind in ("function", "custom"), where, "tool.kind: function or custom")
-        if tool_kind == "custom":
-            _need(isinstance(value.get("input", ""), str), where, "tool.input must be a string")
-            payload: str = value.get("input", "")
-        else:
-            args = value.get("arguments", {})
-            _need(isinstance(args, Mapping | str), where, "tool.arguments: a mapping or JSON text")
-            payload = args if isinstance(args, str) else json.dumps(dict(args))
-        data = {"name": value["name"], "kind": tool_kind, "payload": payload}
-    elif kind == "error":
-        spec = value if isinstance(value, Mapping) else {}
-        _need(value is None or isinstance(value, Mapping), where, "error must be a mapping")
-        status = spec.get("status")
-        _need(status is None or isinstance(status, int), where, "error.status: an integer")
-        times = spec.get("times", 1)
-        _need(isinstance(times, int) and times >= 1, where, "error.times: integer >= 1")
-        data = {
-            "status": status,
-            "message": spec.get("message"),
-            "code": spec.get("code"),
-            "disconnect": bool(spec.get("disconnect", False)),
-            "times": times,
-        }
-    elif kind == "pause_ms":
-        _need(isinstance(value, int) and value >= 0, where, "pause_ms: integer >= 0")
-        data = {"ms": value}
-    else:  # pragma: no cover - callers only pass known kinds
-        raise ScriptError(f"{where}: unknown step kind {kind!r}")
-    if kind in ("shell", "patch", "plan", "tool") and mods.get("call_id") is not None:
-        data["call_id"] = str(mods["call_id"])
-    return _Step(kind, data)
-
-
-def _parse_mapping_steps(spec: Mapping[str, Any], where: str) -> list[_Step]:
-    unknown = set(spec) - set(_STEP_ORDER) - _MODIFIERS - _REPLY_KEYS
-    _need(
-        not unknown,
-        where,
-        f"unknown key(s) {sorted(unknown)}; steps are {', '.join(_STEP_ORDER)}",
-    )
-    mods = {k: spec[k] for k in _MODIFIERS if k in spec}
-    steps: list[_Step] = []
-    for kind in _STEP_ORDER:
-        if kind in spec:
-            steps.append(_parse_step_value(kind, spec[kind], mods, where))
-    if "text" not in spec and "chunks" in spec:
-        steps.insert(
-            sum(1 for s in steps if s.kind in ("error", "pause_ms", "reasoning")),
-            _parse_step_value("text", None, mods, where),
-        )
-    return steps
-
-
-def _parse_reply(raw: Any, where: str) -> _Reply:
-    if isinstance(raw, str):
-        return _Reply([_parse_step_value("text", raw, {}, where)], where=where)
-    if isinstance(raw, list):
-        steps: list[_Step] = []
-        usage: dict[str, Any] | None = None
-        for i, element in enumerate(raw):
-            step_where = f"{where}, step {i + 1}"
-            if isinstance(element, str):
-                steps.append(_parse_step_value("text", element, {}, step_where))
-            elif isinstance(element, Mapping):
-                _need(
-                    not ({"when_contains", "when_tool_output", "reply"} & set(element)),
-                    step_where,
-                    "when_*/reply belong on a reply mapping, not on a step",
-                )
-                steps += _parse_mapping_steps(element, step_where)
-                if "usage" in element:
-                    usage = _parse_usage(element["usage"], step_where)
-            else:
-                raise ScriptError(f"{step_where}: a step is a string or a mapping")
-        return _Reply(steps, usage=usage, where=where)
-    if isinstance(raw, Mapping):
-        when_contains = raw.get("when_contains")
-        when_tool_output = raw.get("when_tool_output")
-        _need(
-            when_contains is None or isinstance(when_contains, str),
-            where,
-            "when_contains must be a string",
-        )
-        _need(
-            when_tool_output is None or isinstance(when_tool_output, bool | str),
-            where,
-            "when_tool_output must be true or a string",
-        )
-        if "reply" in raw:
-            _need(
-                set(raw) <= {"reply", "when_contains", "when_tool_output"},
-                where,
-                "a rule with `reply:` may only have when_* keys besides it",
-            )
-            reply = _parse_reply(raw["reply"], where)
-        else:
-            reply = _Reply(
-                _parse_mapping_steps(raw, where),
-                usage=_parse_usage(raw["usage"], where) if "usage" in raw else None,
-                where=where,
-            )
-        reply.when_contains = when_contains
-        reply.when_tool_output = when_tool_output
-        return reply
-    raise ScriptError(f"{where}: a reply is a string, a mapping of steps or a list of steps")
-
-
-def _parse_usage(raw: Any, where: str) -> dict[str, Any]:
-    _need(isinstance(raw, Mapping), where, "usage must be a mapping of token counts")
-    for key, value in raw.items():
-        _need(isinstance(value, int), where, f"usage.{key} must be an integer")
-    return dict(raw)
-
-
-def parse_script(data: Any, source: str = "<script>") -> _Script:
-    script = _Script()
-    if isinstance(data, Mapping):
-        unknown = set(data) - {"replies", "rules", "default"}
-        _need(not unknown, source, f"unknown top-level key(s) {sorted(unknown)}")
-        replies = data.get("replies") or []
-        rules = data.get("rules") or []
-        _need(isinstance(replies, list), source, "replies must be a list")
-        _need(isinstance(rules, list), source, "rules must be a list")
-        for i, raw in enumerate(rules):
-            rule = _parse_reply(raw, f"{source}: rule {i + 1}")
-            _need(rule.is_rule, rule.where, "a rule needs when_contains or when_tool_output")
-            script.rules.append(rule)
-        if data.get("default") is not None:
-            script.default = _parse_reply(data["default"], f"{source}: default")
-    elif isinstance(data, list):
-        replies = data
-    elif data is None:
-        replies = []
-    else:
-        raise ScriptError(f"{source}: the script must be a list of replies or a mapping")
-    for i, raw in enumerate(replies):
-        reply = _parse_reply(raw, f"{source}: reply {i + 1}")
-        (script.rules if reply.is_rule else script.replies).append(reply)
-    return script
-
-
-def load_script(path: str | os.PathLike[str]) -> _Script:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScriptError(f"{p}: cannot read script: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ScriptError(f"{p}: not valid {p.suffix.lstrip('.') or 'YAML'}: {exc}") from None
-    return parse_script(data, str(p))
-
-
-# ---------------------------------------------------------------------------------------------
-# Request inspection
-
-
-def _last_user_text(items: Sequence[dict[str, Any]]) -> tuple[str | None, bool]:
-    """(text of the latest user message, whether a tool output came after it)."""
-    tool_output_after = False
-    for item in reversed(items):
-        kind = item.get("type") or ("message" if "role" in item else None)
-        if kind in _TOOL_OUTPUT_TYPES:
-            tool_output_after = True
-        elif kind == "message" and item.get("role") == "user":
-            return content_text(item.get("content")), tool_output_after
-    return None, tool_output_after
-
-
-def _output_text(item: dict[str, Any]) -> str:
-    output = item.get("output")
-    if isinstance(output, str):
-        return output
-    if isinstance(output, dict):
-        return content_text(output.get("content")) or json.dumps(output)
-    return content_text(output)
-
-
 def _tool_kinds(tools: Sequence[dict[str, Any]]) -> dict[str, str]:
     return {str(t.get("name")): str(t.get("type")) for t in tools if t.get("name")}
-
-
-def _rule_matches(rule: _Reply, items: Sequence[dict[str, Any]]) -> bool:
-    if rule.when_contains is not None:
-        text, after = _last_user_text(items)
-        if text is None or after or rule.when_contains not in text:
-            return False
-    if rule.when_tool_output is not None and rule.when_tool_output is not False:
-        last = items[-1] if items else None
-        if last is None or last.get("type") not in _TOOL_OUTPUT_TYPES:
-            return False
-        if isinstance(rule.when_tool_output, str) and rule.when_tool_output not in _output_text(
-            last
-        ):
-            return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# The client
 
 
 class ScriptedClient:
@@ -445,7 +80,7 @@ class ScriptedClient:
 
     def __init__(self, script: str | os.PathLike[str] | list[Any] | dict[str, Any] | None) -> None:
         if script is None:
-            self._script: _Script | None = None
+            self._script: Script | None = None
         elif isinstance(script, list | dict):
             self._script = parse_script(script)
         else:
@@ -467,13 +102,13 @@ class ScriptedClient:
         self._counters[prefix] = n
         return f"{prefix}_{n}"
 
-    def _pick(self, items: Sequence[dict[str, Any]]) -> _Reply:
+    def _pick(self, items: Sequence[dict[str, Any]]) -> Reply:
         script = self._script
         if script is None:
-            text, _ = _last_user_text(items)
-            return _Reply([_Step("text", {"text": f"Echo: {text or ''}", "chunks": None})])
+            text, _ = last_user_text(items)
+            return Reply([Step("text", {"text": f"Echo: {text or ''}", "chunks": None})])
         for rule in script.rules:
-            if _rule_matches(rule, items):
+            if rule_matches(rule, items):
                 return rule
         while self._cursor < len(script.replies):
             reply = script.replies[self._cursor]
@@ -483,21 +118,21 @@ class ScriptedClient:
             self._cursor += 1
         if script.default is not None:
             return script.default
-        return _Reply([_Step("text", {"text": EXHAUSTED_TEXT, "chunks": None})])
+        return Reply([Step("text", {"text": EXHAUSTED_TEXT, "chunks": None})])
 
     async def aclose(self) -> None:
         return None
 
-    def _structured(self, req: ModelRequest, schema: dict[str, Any]) -> _Reply:
+    def _structured(self, req: ModelRequest, schema: dict[str, Any]) -> Reply:
         if self._script is not None:
             for rule in self._script.rules:
-                if _rule_matches(rule, req.input):
+                if rule_matches(rule, req.input):
                     return rule
-        text, _ = _last_user_text(req.input)
+        text, _ = last_user_text(req.input)
         lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
         value = schema_instance(schema, lines[-1] if lines else "", schema)
         body = json.dumps(value, ensure_ascii=False)
-        return _Reply([_Step("text", {"text": body, "chunks": None})])
+        return Reply([Step("text", {"text": body, "chunks": None})])
 
     async def stream(self, req: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         if req.output_schema is not None:
@@ -545,7 +180,7 @@ class ScriptedClient:
                 yield call
         yield Completed(self._id("resp"), self._usage(reply, req, out_chars))
 
-    def _error(self, step: _Step) -> ProviderError:
+    def _error(self, step: Step) -> ProviderError:
         data = step.data
         if data["disconnect"]:
             return ProviderError(
@@ -594,7 +229,7 @@ class ScriptedClient:
         events.append(ReasoningDone(item_id, list(parts), [], raw))
         return events
 
-    def _tool_call(self, step: _Step, tools: Mapping[str, str]) -> ToolCall:
+    def _tool_call(self, step: Step, tools: Mapping[str, str]) -> ToolCall:
         data = step.data
         call_id = data.get("call_id") or self._id("call")
         if step.kind == "shell":
@@ -619,7 +254,7 @@ class ScriptedClient:
         }
         return ToolCall(call_id, data["name"], data["payload"], "function", raw)
 
-    def _usage(self, reply: _Reply, req: ModelRequest, out_chars: int) -> Usage:
+    def _usage(self, reply: Reply, req: ModelRequest, out_chars: int) -> Usage:
         given = reply.usage or {}
         # ~4 characters per token: good enough for token-usage notifications offline.
         input_tokens = given.get(

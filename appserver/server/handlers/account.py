@@ -5,8 +5,9 @@ Owns these four handlers and their registration. Login is by API key only: the k
 whose environment holds no key. ChatGPT (browser, device code, external tokens) and Amazon
 Bedrock logins are refused with -32600. As in Codex, a login or logout is answered first, then
 ``account/login/completed`` (login only) and ``account/updated`` go to every initialized
-connection. Logins and logouts run one at a time, in arrival order, so the notifications
-follow the order of the writes.
+connection. Logins and logouts run one at a time, in arrival order (``Scope.SERIAL``: each
+one's reply and notifications go out before the next one starts), so the notifications follow
+the order of the writes.
 
 It must never log, echo or return an API key (not in a reply, a notification, an error
 message or a log line), and never put one in the environment.
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from appserver.core.processor import NO_REPLY, RequestContext
+from appserver.core.processor import Reply, RequestContext
 from appserver.protocol.errors import internal_error, invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
 from appserver.protocol.runtime_params import (
@@ -29,6 +30,9 @@ from appserver.protocol.runtime_params import (
 )
 from appserver.server.auth import AuthStore
 from appserver.server.catalog import Catalog
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import CancelLoginAccountResponse, GetAccountResponse
 
 log = logging.getLogger("appserver.account")
 
@@ -44,18 +48,37 @@ class AccountHandlers:
     def __init__(self, catalog: Catalog, auth: AuthStore) -> None:
         self.catalog = catalog
         self.auth = auth
-        self._writes = asyncio.Lock()
 
     def register(self, registry: MethodRegistry) -> None:
-        registry.register("account/read", GetAccountParams, self.account_read, scope=Scope.INLINE)
-        registry.register("account/login/start", LoginAccountParams, self.login_start)
+        registry.register(
+            "account/read",
+            GetAccountParams,
+            self.account_read,
+            result="GetAccountResponse",
+            scope=Scope.INLINE,
+        )
+        registry.register(
+            "account/login/start",
+            LoginAccountParams,
+            self.login_start,
+            result="LoginAccountResponse",
+            scope=Scope.SERIAL,
+        )
         registry.register(
             "account/login/cancel",
             CancelLoginAccountParams,
             self.login_cancel,
+            result="CancelLoginAccountResponse",
             scope=Scope.INLINE,
         )
-        registry.register("account/logout", LogoutAccountParams, self.logout, params_optional=True)
+        registry.register(
+            "account/logout",
+            LogoutAccountParams,
+            self.logout,
+            result="LogoutAccountResponse",
+            params_optional=True,
+            scope=Scope.SERIAL,
+        )
 
     def _auth_mode(self) -> str | None:
         """``"apikey"`` when a key is stored or the default provider has one in its
@@ -64,7 +87,7 @@ class AccountHandlers:
             return "apikey"
         return None
 
-    async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> dict[str, Any]:
+    async def account_read(self, ctx: RequestContext, p: GetAccountParams) -> GetAccountResponse:
         # ``refreshToken`` concerns ChatGPT tokens, which this server never holds.
         return {
             "account": {"type": "apiKey"} if self._auth_mode() == "apikey" else None,
@@ -83,37 +106,37 @@ class AccountHandlers:
             raise invalid_request(
                 "apiKey must be printable ASCII without spaces (it is sent as a bearer token)"
             )
-        async with self._writes:
-            try:
-                await asyncio.to_thread(self.auth.save_api_key, key)
-            except OSError as exc:
-                log.warning("cannot store the API key in %s: %s", self.auth.path, exc.strerror)
-                raise internal_error(f"failed to save api key: {exc.strerror}") from None
-            sender = ctx.sender
-            await sender.respond(ctx.connection.id, ctx.request_id, {"type": "apiKey"})
-            await sender.broadcast(
+        try:
+            await asyncio.to_thread(self.auth.save_api_key, key)
+        except OSError as exc:
+            log.warning("cannot store the API key in %s: %s", self.auth.path, exc.strerror)
+            raise internal_error(f"failed to save api key: {exc.strerror}") from None
+
+        async def completed() -> None:
+            await ctx.broadcast(
                 "account/login/completed", {"loginId": None, "success": True, "error": None}
             )
-            await sender.broadcast("account/updated", {"authMode": "apikey", "planType": None})
-        return NO_REPLY
+            await ctx.broadcast("account/updated", {"authMode": "apikey", "planType": None})
+
+        return Reply({"type": "apiKey"}, after=completed)
 
     async def login_cancel(
         self, ctx: RequestContext, p: CancelLoginAccountParams
-    ) -> dict[str, Any]:
+    ) -> CancelLoginAccountResponse:
         # An API-key login completes within its request: no login is ever pending.
         return {"status": "notFound"}
 
     async def logout(self, ctx: RequestContext, p: LogoutAccountParams) -> Any:
-        async with self._writes:
-            try:
-                await asyncio.to_thread(self.auth.delete)
-            except OSError as exc:
-                log.warning("cannot remove %s: %s", self.auth.path, exc.strerror)
-                raise internal_error(f"failed to log out: {exc.strerror}") from None
-            sender = ctx.sender
-            await sender.respond(ctx.connection.id, ctx.request_id, {})
-            # A key in the provider's environment still authenticates: say so, as
-            # ``account/read`` would.
-            mode = self._auth_mode()
-            await sender.broadcast("account/updated", {"authMode": mode, "planType": None})
-        return NO_REPLY
+        try:
+            await asyncio.to_thread(self.auth.delete)
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", self.auth.path, exc.strerror)
+            raise internal_error(f"failed to log out: {exc.strerror}") from None
+        # A key in the provider's environment still authenticates: say so, as
+        # ``account/read`` would.
+        mode = self._auth_mode()
+
+        async def updated() -> None:
+            await ctx.broadcast("account/updated", {"authMode": mode, "planType": None})
+
+        return Reply({}, after=updated)

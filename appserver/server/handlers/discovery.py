@@ -13,7 +13,7 @@ auth.json and are never read here.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -28,6 +28,10 @@ from appserver.protocol.runtime_params import (
 from appserver.server.catalog import Catalog, model_entry
 from appserver.server.config import LoadedConfig
 from appserver.store.redaction import redact_text, secret_param
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import MockExperimentalMethodResponse
+    from appserver.protocol.wire_types import ConfigReadResponse, Model, ModelListResponse
 
 DEFAULT_PAGE = 50
 REDACTED = "[redacted]"
@@ -67,17 +71,30 @@ class DiscoveryHandlers:
         self.catalog = catalog
 
     def register(self, registry: MethodRegistry) -> None:
-        registry.register("model/list", ModelListParams, self.model_list, scope=Scope.INLINE)
-        registry.register("config/read", ConfigReadParams, self.config_read, scope=Scope.INLINE)
+        registry.register(
+            "model/list",
+            ModelListParams,
+            self.model_list,
+            result="ModelListResponse",
+            scope=Scope.INLINE,
+        )
+        registry.register(
+            "config/read",
+            ConfigReadParams,
+            self.config_read,
+            result="ConfigReadResponse",
+            scope=Scope.INLINE,
+        )
         registry.register(
             "mock/experimentalMethod",
             MockExperimentalMethodParams,
             self.mock_experimental,
+            result="MockExperimentalMethodResponse",
             experimental=True,
             scope=Scope.INLINE,
         )
 
-    async def model_list(self, ctx: RequestContext, p: ModelListParams) -> dict[str, Any]:
+    async def model_list(self, ctx: RequestContext, p: ModelListParams) -> ModelListResponse:
         cat = self.catalog
         provider = p.model_provider or cat.default_provider
         if not cat.has(provider):
@@ -93,9 +110,10 @@ class DiscoveryHandlers:
         name = cat.display_name(provider)
         data = [model_entry(s, name, s == cat.default_model) for s in page]
         end = start + len(page)
-        return {"data": data, "nextCursor": str(end) if end < len(slugs) else None}
+        more = str(end) if end < len(slugs) else None
+        return {"data": cast("list[Model]", data), "nextCursor": more}
 
-    async def config_read(self, ctx: RequestContext, p: ConfigReadParams) -> dict[str, Any]:
+    async def config_read(self, ctx: RequestContext, p: ConfigReadParams) -> ConfigReadResponse:
         cfg = self.config
         values = redact(cfg.snapshot())
         if values.get("approval_policy") == "on-failure":
@@ -116,9 +134,9 @@ class DiscoveryHandlers:
         result: dict[str, Any] = {"config": values, "origins": origins}
         if p.include_layers:
             result["layers"] = [{"name": user_layer, "version": version, "config": values}]
-        return result
+        return cast("ConfigReadResponse", result)
 
     async def mock_experimental(
         self, ctx: RequestContext, p: MockExperimentalMethodParams
-    ) -> dict[str, Any]:
+    ) -> MockExperimentalMethodResponse:
         return {"echoed": p.value}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appserver.core.processor import RequestContext
 from appserver.engine.manager import ThreadManager
@@ -30,7 +30,18 @@ from appserver.protocol.client_params import (
 from appserver.protocol.errors import invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
 from appserver.protocol.thread_params import ThreadIdParams
-from appserver.store.read_states import RevisionMismatch
+from appserver.server.engine_errors import mapped
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import (
+        ThreadBackgroundTerminalsListResponse,
+        ThreadReadStateUpdateResponse,
+    )
+    from appserver.protocol.wire_types import (
+        ThreadGoalGetResponse,
+        ThreadItemEntry,
+        ThreadItemsListResponse,
+    )
 
 ITEMS_PAGE_DEFAULT = 50
 ITEMS_PAGE_MAX = 200
@@ -57,10 +68,10 @@ def _decode_item_cursor(cursor: str) -> tuple[Position, bool]:
     return position, kind == "at"
 
 
-def positioned(entries: list[dict[str, Any]]) -> list[tuple[Position, dict[str, Any]]]:
+def positioned(entries: list[ThreadItemEntry]) -> list[tuple[Position, ThreadItemEntry]]:
     """Each entry with its position (its turn, and how many items of that turn came first)."""
     seen: dict[str, int] = {}
-    out: list[tuple[Position, dict[str, Any]]] = []
+    out: list[tuple[Position, ThreadItemEntry]] = []
     for entry in entries:
         turn_id = entry["turnId"]
         ordinal = seen.get(turn_id, 0)
@@ -69,25 +80,10 @@ def positioned(entries: list[dict[str, Any]]) -> list[tuple[Position, dict[str, 
     return out
 
 
-def newest_item_cursor(entries: list[dict[str, Any]]) -> str | None:
+def newest_item_cursor(entries: list[ThreadItemEntry]) -> str | None:
     """``itemsBackwardsCursor``: the newest item, included by a ``desc`` page from it."""
     items = positioned(entries)
     return item_cursor(items[-1][0], inclusive=True) if items else None
-
-
-def check_history_pageable(manager: ThreadManager, thread_id: str, method: str) -> None:
-    """As the reference: an ephemeral thread has no history to page, and a new thread has
-    none before its first user message (-32600 for both)."""
-    thread = manager.loaded.get(thread_id)
-    if thread is None:
-        return
-    if thread.ephemeral:
-        raise invalid_request(f"ephemeral threads do not support {method}")
-    if not thread.materialized:
-        raise invalid_request(
-            f"thread {thread_id} is not materialized yet; {method} is unavailable before "
-            "first user message"
-        )
 
 
 class HistoryPagingHandlers:
@@ -96,29 +92,45 @@ class HistoryPagingHandlers:
 
     def register(self, r: MethodRegistry) -> None:
         c, i = Scope.CONCURRENT, Scope.INLINE
-        r.register("thread/items/list", ThreadItemsListParams, self.items_list, scope=c)
+        r.register(
+            "thread/items/list",
+            ThreadItemsListParams,
+            mapped(self.items_list),
+            result="ThreadItemsListResponse",
+            scope=c,
+        )
         r.register(
             "thread/readState/update",
             ThreadReadStateUpdateParams,
-            self.read_state_update,
+            mapped(self.read_state_update),
+            result="ThreadReadStateUpdateResponse",
             experimental=True,
             scope=Scope.THREAD,
         )
-        r.register("thread/goal/get", ThreadIdParams, self.goal_get, scope=i)
+        r.register(
+            "thread/goal/get",
+            ThreadIdParams,
+            mapped(self.goal_get),
+            result="ThreadGoalGetResponse",
+            scope=i,
+        )
         r.register(
             "thread/backgroundTerminals/list",
             ThreadPageParams,
-            self.background_terminals,
+            mapped(self.background_terminals),
+            result="ThreadBackgroundTerminalsListResponse",
             experimental=True,
             scope=i,
         )
 
     def _require_thread(self, thread_id: str) -> None:
-        if thread_id not in self.manager.loaded and self.manager.store.get(thread_id) is None:
+        if not self.manager.exists(thread_id):
             raise invalid_request(f"thread not found: {thread_id}")
 
-    async def items_list(self, ctx: RequestContext, p: ThreadItemsListParams) -> dict[str, Any]:
-        check_history_pageable(self.manager, p.thread_id, "thread/items/list")
+    async def items_list(
+        self, ctx: RequestContext, p: ThreadItemsListParams
+    ) -> ThreadItemsListResponse:
+        self.manager.check_pageable(p.thread_id, "thread/items/list")
         entries = self.manager.items_by_id(p.thread_id)
         if entries is None:
             raise invalid_request(f"thread not found: {p.thread_id}")
@@ -158,36 +170,19 @@ class HistoryPagingHandlers:
 
     async def read_state_update(
         self, ctx: RequestContext, p: ThreadReadStateUpdateParams
-    ) -> dict[str, Any]:
-        thread = self.manager.loaded.get(p.thread_id)
-        if thread is not None and thread.ephemeral:
-            raise invalid_request("ephemeral threads have no read state")
-        if self.manager.store.get(p.thread_id) is None:
-            raise invalid_request(f"thread not found: {p.thread_id}")
-        turns = self.manager.turns_by_id(p.thread_id) or []
-        try:
-            state = self.manager.read_states.update(
-                p.thread_id,
-                p.operation.type,
-                p.expected_revision,
-                turns[-1]["id"] if turns else None,
-            )
-        except RevisionMismatch:
-            raise invalid_request(
-                f"read state of thread {p.thread_id} has changed since revision "
-                f"`{(p.expected_revision or '')[:100]}`; read it again"
-            ) from None
-        await ctx.sender.broadcast(
+    ) -> ThreadReadStateUpdateResponse:
+        state = self.manager.update_read_state(p.thread_id, p.operation.type, p.expected_revision)
+        await ctx.broadcast(
             "thread/readState/changed", {"threadId": p.thread_id, "readState": state}
         )
         return {"readState": state}
 
-    async def goal_get(self, ctx: RequestContext, p: ThreadIdParams) -> dict[str, Any]:
+    async def goal_get(self, ctx: RequestContext, p: ThreadIdParams) -> ThreadGoalGetResponse:
         self._require_thread(p.thread_id)
         return {"goal": None}
 
     async def background_terminals(
         self, ctx: RequestContext, p: ThreadPageParams
-    ) -> dict[str, Any]:
+    ) -> ThreadBackgroundTerminalsListResponse:
         self._require_thread(p.thread_id)
         return {"data": [], "nextCursor": None}

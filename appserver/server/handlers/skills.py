@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.processor import RequestContext
@@ -20,6 +20,13 @@ from appserver.engine.skills.catalog import SkillsCatalog, SkillSet
 from appserver.protocol.errors import invalid_request
 from appserver.protocol.registry import MethodRegistry
 from appserver.protocol.skills_params import SkillsExtraRootsSetParams, SkillsListParams
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        SkillsExtraRootsSetResponse,
+        SkillsListEntry,
+        SkillsListResponse,
+    )
 
 CHANGED = "skills/changed"
 
@@ -36,10 +43,17 @@ class SkillsHandlers:
         self.sender = sender
 
     def register(self, registry: MethodRegistry) -> None:
-        registry.register("skills/list", SkillsListParams, self.skills_list)
-        registry.register("skills/extraRoots/set", SkillsExtraRootsSetParams, self.extra_roots_set)
+        registry.register(
+            "skills/list", SkillsListParams, self.skills_list, result="SkillsListResponse"
+        )
+        registry.register(
+            "skills/extraRoots/set",
+            SkillsExtraRootsSetParams,
+            self.extra_roots_set,
+            result="SkillsExtraRootsSetResponse",
+        )
 
-    async def skills_list(self, ctx: RequestContext, p: SkillsListParams) -> dict[str, Any]:
+    async def skills_list(self, ctx: RequestContext, p: SkillsListParams) -> SkillsListResponse:
         # No cwds: the server's own working directory, as the reference's session cwd.
         cwds = p.cwds or [os.getcwd()]
         paths = [_absolute(c, "cwds") for c in cwds]
@@ -52,11 +66,12 @@ class SkillsHandlers:
         sets, changed = await asyncio.to_thread(scan)
         if changed:
             await self.sender.broadcast(CHANGED, {})
-        return {"data": [found.wire(cwd) for cwd, found in zip(cwds, sets, strict=True)]}
+        data = [found.wire(cwd) for cwd, found in zip(cwds, sets, strict=True)]
+        return {"data": cast("list[SkillsListEntry]", data)}
 
     async def extra_roots_set(
         self, ctx: RequestContext, p: SkillsExtraRootsSetParams
-    ) -> dict[str, Any]:
+    ) -> SkillsExtraRootsSetResponse:
         roots = [_absolute(r, "extraRoots") for r in p.extra_roots]
         # The cwds listed before are scanned again at once, so clients hear of the change.
         if self.catalog.set_extra_roots(roots) and await asyncio.to_thread(

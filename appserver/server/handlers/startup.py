@@ -15,7 +15,7 @@ enforce.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from appserver.core.processor import RequestContext
 from appserver.engine import collaboration, permission_profiles
@@ -29,6 +29,20 @@ from appserver.protocol.client_params import (
 from appserver.protocol.errors import invalid_request
 from appserver.protocol.registry import MethodRegistry, Scope
 
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import (
+        CollaborationModeListResponse,
+        CollaborationModePreset,
+        GovCloudRequirementsResponse,
+    )
+    from appserver.protocol.wire_types import (
+        ConfigRequirementsReadResponse,
+        HooksListResponse,
+        PermissionProfileListResponse,
+        PermissionProfileSummary,
+        PluginInstalledResponse,
+    )
+
 
 class StartupHandlers:
     def __init__(self, manager: ThreadManager) -> None:
@@ -40,34 +54,53 @@ class StartupHandlers:
             "configRequirements/read",
             NoParams,
             self.config_requirements,
+            result="ConfigRequirementsReadResponse",
             scope=i,
             params_optional=True,
         )
-        r.register("permissionProfile/list", PermissionProfileListParams, self.profiles, scope=i)
+        r.register(
+            "permissionProfile/list",
+            PermissionProfileListParams,
+            self.profiles,
+            result="PermissionProfileListResponse",
+            scope=i,
+        )
         r.register(
             "collaborationMode/list",
             NoParams,
             self.collaboration_modes,
+            result="CollaborationModeListResponse",
             experimental=True,
             scope=i,
             params_optional=True,
         )
-        r.register("hooks/list", HooksListParams, self.hooks, scope=i)
-        r.register("plugin/installed", PluginInstalledParams, self.plugins, scope=i)
+        r.register("hooks/list", HooksListParams, self.hooks, result="HooksListResponse", scope=i)
+        r.register(
+            "plugin/installed",
+            PluginInstalledParams,
+            self.plugins,
+            result="PluginInstalledResponse",
+            scope=i,
+        )
         r.register(
             "account/bedrock/checkGovCloudRequirements",
             NoParams,
             self.gov_cloud,
+            result="GovCloudRequirementsResponse",
             experimental=True,
             scope=i,
             params_optional=True,
         )
 
-    async def config_requirements(self, ctx: RequestContext, p: NoParams) -> dict[str, Any]:
+    async def config_requirements(
+        self, ctx: RequestContext, p: NoParams
+    ) -> ConfigRequirementsReadResponse:
         # No requirements.toml / MDM layer exists here; speed modes are not gated at all.
         return {"requirements": None, "supportsIndependentSpeedModes": True}
 
-    async def profiles(self, ctx: RequestContext, p: PermissionProfileListParams) -> dict[str, Any]:
+    async def profiles(
+        self, ctx: RequestContext, p: PermissionProfileListParams
+    ) -> PermissionProfileListResponse:
         ids = permission_profiles.profile_ids()
         start = 0
         if p.cursor is not None:
@@ -75,11 +108,16 @@ class StartupHandlers:
                 raise invalid_request(f"invalid cursor: {p.cursor}")
             start = int(p.cursor)
         end = len(ids) if not p.limit else min(len(ids), start + p.limit)
-        data = [{"id": i, "description": None, "allowed": True} for i in ids[start:end]]
+        data: list[PermissionProfileSummary] = [
+            {"id": i, "description": None, "allowed": True} for i in ids[start:end]
+        ]
         return {"data": data, "nextCursor": str(end) if end < len(ids) else None}
 
-    async def collaboration_modes(self, ctx: RequestContext, p: NoParams) -> dict[str, Any]:
-        return {"data": [dict(preset) for preset in collaboration.PRESETS]}
+    async def collaboration_modes(
+        self, ctx: RequestContext, p: NoParams
+    ) -> CollaborationModeListResponse:
+        presets = [dict(preset) for preset in collaboration.PRESETS]
+        return {"data": cast("list[CollaborationModePreset]", presets)}
 
     def _cwds(self, cwds: list[str] | None, thread_id: str | None) -> list[str]:
         if thread_id is not None:
@@ -89,7 +127,7 @@ class StartupHandlers:
             return [thread.settings.cwd]
         return list(cwds) if cwds else [os.getcwd()]
 
-    async def hooks(self, ctx: RequestContext, p: HooksListParams) -> dict[str, Any]:
+    async def hooks(self, ctx: RequestContext, p: HooksListParams) -> HooksListResponse:
         return {
             "data": [
                 {"cwd": cwd, "hooks": [], "warnings": [], "errors": []}
@@ -97,8 +135,10 @@ class StartupHandlers:
             ]
         }
 
-    async def plugins(self, ctx: RequestContext, p: PluginInstalledParams) -> dict[str, Any]:
+    async def plugins(
+        self, ctx: RequestContext, p: PluginInstalledParams
+    ) -> PluginInstalledResponse:
         return {"marketplaces": [], "marketplaceLoadErrors": []}
 
-    async def gov_cloud(self, ctx: RequestContext, p: NoParams) -> dict[str, Any]:
+    async def gov_cloud(self, ctx: RequestContext, p: NoParams) -> GovCloudRequirementsResponse:
         return {"isGovCloud": False, "shouldWarn": False}

@@ -1,4 +1,5 @@
-"""The protocol coverage table: every stable client method of Codex 0.169.0 and our status.
+"""The README's protocol coverage table: every stable client method of Codex 0.169.0 and our
+status (``python -m appserver.tools.coverage`` prints it).
 
 Owns the list of stable method names (``methods_stable.json``, names only, taken from the
 official schema), the reason each unimplemented one is not implemented (``NOT_YET_REASONS``)
@@ -6,7 +7,8 @@ and ``coverage_markdown(registry)``, which renders the README's table from the s
 method registry so the two cannot drift (a test compares them, and checks that every
 unimplemented method has a reason and that no reason outlives its methods). A method we do
 not implement gets the reference's unknown-method reply (-32600 ``Invalid request: unknown
-variant ...``), never a hang.
+variant ...``), never a hang. README tooling, not protocol: it renders from the server's
+registry, so it lives above the server and nothing but tests imports it.
 """
 
 from __future__ import annotations
