@@ -22,7 +22,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appserver.engine.tools import sandbox
 from appserver.engine.tools.command_policy import CommandPolicy
@@ -30,6 +30,13 @@ from appserver.host.boundary import Access, absolute_path
 from appserver.host.process import ExecProcess, ExecResult, ExecSpec
 from appserver.protocol.errors import RpcError, invalid_request
 from appserver.protocol.host_params import CommandExecParams
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        CommandExecOutputDeltaNotification,
+        CommandExecOutputStream,
+        CommandExecResponse,
+    )
 
 __all__ = ["DEFAULT_OUTPUT_CAP", "LIMITED_MESSAGE", "ExecSessions"]
 
@@ -39,7 +46,8 @@ LIMITED_MESSAGE = (
     "commands (a command can read outside them); set [host_api] unrestricted = true to allow"
 )
 
-Delta = Callable[[int, dict[str, Any]], Awaitable[None]]  # (connection, outputDelta params)
+# (connection, command/exec/outputDelta params)
+Delta = Callable[[int, "CommandExecOutputDeltaNotification"], Awaitable[None]]
 
 
 def require_unrestricted(access: Access) -> None:
@@ -133,7 +141,7 @@ class ExecSessions:
             raise invalid_request(f"Invalid request: {exc}") from None
 
     # -- running ----------------------------------------------------------------------------
-    async def run(self, conn_id: int, p: CommandExecParams) -> dict[str, Any]:
+    async def run(self, conn_id: int, p: CommandExecParams) -> CommandExecResponse:
         spec = self.spec(p)
         streaming = p.tty or p.stream_stdout_stderr
         process_id = p.process_id
@@ -146,7 +154,7 @@ class ExecSessions:
                     conn_id,
                     {
                         "processId": pid,
-                        "stream": stream,
+                        "stream": cast("CommandExecOutputStream", stream),
                         "deltaBase64": base64.b64encode(data).decode("ascii"),
                         "capReached": cap_reached,
                     },

@@ -23,10 +23,14 @@ import secrets
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from appserver.engine.tools.fd_write import FdTree, UnsafeWrite
 from appserver.host.boundary import Access
 from appserver.protocol.errors import RpcError, internal_error, invalid_request
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import FsGetMetadataResponse, FsReadDirectoryEntry
 
 __all__ = [
     "MAX_READ_BYTES",
@@ -193,7 +197,7 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
-def get_metadata(access: Access, path: str) -> dict[str, object]:
+def get_metadata(access: Access, path: str) -> FsGetMetadataResponse:
     parent, name = access.resolve_parent(path)
     real = access.resolve(path)  # the target, when the entry is a link
     with _errors(), FdTree() as tree:
@@ -215,12 +219,12 @@ def get_metadata(access: Access, path: str) -> dict[str, object]:
     }
 
 
-def read_directory(access: Access, path: str) -> list[dict[str, object]]:
+def read_directory(access: Access, path: str) -> list[FsReadDirectoryEntry]:
     """Direct children. A limited connection is not told what a symbolic link points at
     (both flags false for a link); a full one gets the link's target type, as the
     reference."""
     real = access.resolve(path)
-    entries: list[dict[str, object]] = []
+    entries: list[FsReadDirectoryEntry] = []
     with _errors(), FdTree() as tree:
         d = _open_dir(tree, access, real)
         fd = os.open(".", _DIR_READ, dir_fd=d.fd)
@@ -238,7 +242,7 @@ def read_directory(access: Access, path: str) -> list[dict[str, object]]:
                     )
         finally:
             os.close(fd)
-    entries.sort(key=lambda e: str(e["fileName"]))
+    entries.sort(key=lambda e: e["fileName"])
     return entries
 
 

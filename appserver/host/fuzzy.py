@@ -30,8 +30,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pathspec
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import FuzzyFileSearchResult
 
 __all__ = ["DEFAULT_LIMIT", "MAX_CANDIDATES", "SCORED", "Listing", "Match", "list_root", "search"]
 
@@ -58,7 +62,7 @@ class Match:
     score: int
     indices: tuple[int, ...]
 
-    def wire(self) -> dict[str, object]:
+    def wire(self) -> FuzzyFileSearchResult:
         return {
             "root": self.root,
             "path": self.path,

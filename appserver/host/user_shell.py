@@ -23,10 +23,15 @@ import os
 import shlex
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from appserver.engine import views
 from appserver.engine.tools import shell
 from appserver.host.process import ExecProcess, ExecSpec
+
+if TYPE_CHECKING:
+    from appserver.engine.thread_state import ActiveTurn, LoadedThread
+    from appserver.protocol.wire_types import Notify
 
 __all__ = ["DEFAULT_TIMEOUT_MS", "ShellTurn", "history_record", "run_user_shell"]
 
@@ -37,7 +42,8 @@ MAX_AGGREGATED_BYTES = 1024 * 1024
 class ShellTurn(Protocol):
     """What the body needs of the engine's turn runner."""
 
-    async def emit(self, method: str, params: dict[str, Any]) -> None: ...
+    @property
+    def emit(self) -> Notify: ...
 
     def record(self, kind: str, payload: dict[str, Any]) -> None: ...
 
@@ -56,40 +62,31 @@ def history_record(command: str, exit_code: int, duration_s: float, output: str)
     )
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 async def run_user_shell(
     turn: ShellTurn,
     *,
-    thread_id: str,
-    turn_id: str,
+    thread: LoadedThread,
+    active: ActiveTurn,
     item_id: str,
     command: str,
-    cwd: str,
     env: dict[str, str],
     timeout_ms: int | None,
-    history: list[dict[str, Any]],
 ) -> None:
-    """The whole turn body, from after ``turn/started`` to before ``turn/completed``."""
-    await turn.run_body(
-        lambda: _run(turn, thread_id, turn_id, item_id, command, cwd, env, timeout_ms, history)
-    )
+    """The whole turn body, from after ``turn/started`` to before ``turn/completed``: the
+    command runs in ``thread``'s cwd and lands in its history, as an item of ``active``."""
+    await turn.run_body(lambda: _run(turn, thread, active, item_id, command, env, timeout_ms))
 
 
 async def _run(
     turn: ShellTurn,
-    thread_id: str,
-    turn_id: str,
+    thread: LoadedThread,
+    active: ActiveTurn,
     item_id: str,
     command: str,
-    cwd: str,
     env: dict[str, str],
     timeout_ms: int | None,
-    history: list[dict[str, Any]],
 ) -> None:
-    ids = {"threadId": thread_id, "turnId": turn_id}
+    cwd = thread.settings.cwd
     argv = shell.shell_argv(command)
     item: dict[str, Any] = {
         "type": "commandExecution",
@@ -104,7 +101,7 @@ async def _run(
         "exitCode": None,
         "durationMs": None,
     }
-    await turn.emit("item/started", {"item": dict(item), **ids, "startedAtMs": _now_ms()})
+    await turn.emit("item/started", views.item_started(thread, active, dict(item)))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     parts: list[str] = []
     taken = 0
@@ -118,8 +115,10 @@ async def _run(
         text = decoder.decode(data)
         if text:
             parts.append(text)
-            params = {**ids, "itemId": item_id, "delta": text}
-            await turn.emit("item/commandExecution/outputDelta", params)
+            await turn.emit(
+                "item/commandExecution/outputDelta",
+                {"threadId": thread.id, "turnId": active.id, "itemId": item_id, "delta": text},
+            )
 
     limit = DEFAULT_TIMEOUT_MS if timeout_ms is None else max(0, timeout_ms)
     spec = ExecSpec(
@@ -152,7 +151,7 @@ async def _run(
                 {"type": "input_text", "text": history_record(command, code, duration, output)}
             ],
         }
-        history.append(message)
+        thread.history.append(message)
         turn.record("response_item", message)
         turn.record_item(item)
-        await turn.emit("item/completed", {"item": dict(item), **ids, "completedAtMs": _now_ms()})
+        await turn.emit("item/completed", views.item_completed(thread, active, dict(item)))

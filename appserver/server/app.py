@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from appserver.engine.providers.config import ProviderInfo
     from appserver.engine.tools.command_policy import CommandPolicy
     from appserver.host.boundary import HostApiConfig
+    from appserver.protocol.wire_types import CommandExecOutputDeltaNotification
     from appserver.server.auth import AuthStore
     from appserver.server.catalog import Catalog
     from appserver.server.models import ModelClients
@@ -152,12 +153,12 @@ class App:
         self.host_fs = HostFsHandlers(self.boundary, sender)
         self.host_fs.register(self.registry)
 
-        async def delta(conn_id: int, params: dict[str, Any]) -> None:
-            await sender.notify(conn_id, OUTPUT_DELTA, params)
+        async def delta(conn_id: int, params: CommandExecOutputDeltaNotification) -> None:
+            await sender.notify(conn_id, OUTPUT_DELTA, dict(params))
 
         mode = str(self.config.get("sandbox_mode", "read-only"))
         self.host_exec = ExecSessions(lambda: commands, mode, delta)
-        HostExecHandlers(self.boundary, self.host_exec, sender).register(self.registry)
+        HostExecHandlers(self.boundary, self.host_exec).register(self.registry)
         UserShellHandlers(self.boundary, self.manager, commands).register(self.registry)
         self.host_search = HostSearchHandlers(self.boundary)
         self.host_search.register(self.registry)

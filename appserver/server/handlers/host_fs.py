@@ -13,7 +13,7 @@ import asyncio
 import base64
 import binascii
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appserver.core.outgoing import OutgoingMessageSender
 from appserver.core.processor import RequestContext
@@ -34,6 +34,19 @@ from appserver.protocol.host_params import (
 )
 from appserver.protocol.registry import MethodRegistry
 
+if TYPE_CHECKING:
+    from appserver.protocol.wire_types import (
+        FsCopyResponse,
+        FsCreateDirectoryResponse,
+        FsGetMetadataResponse,
+        FsReadDirectoryResponse,
+        FsReadFileResponse,
+        FsRemoveResponse,
+        FsUnwatchResponse,
+        FsWatchResponse,
+        FsWriteFileResponse,
+    )
+
 CHANGED = "fs/changed"
 
 
@@ -51,25 +64,41 @@ class HostFsHandlers:
         self.watches = Watches(self._changed)
 
     def register(self, registry: MethodRegistry) -> None:
-        registry.register("fs/readFile", FsReadFileParams, self.read_file)
-        registry.register("fs/writeFile", FsWriteFileParams, self.write_file)
-        registry.register("fs/createDirectory", FsCreateDirectoryParams, self.create_directory)
-        registry.register("fs/getMetadata", FsGetMetadataParams, self.get_metadata)
-        registry.register("fs/readDirectory", FsReadDirectoryParams, self.read_directory)
-        registry.register("fs/remove", FsRemoveParams, self.remove)
-        registry.register("fs/copy", FsCopyParams, self.copy)
-        registry.register("fs/watch", FsWatchParams, self.watch)
-        registry.register("fs/unwatch", FsUnwatchParams, self.unwatch)
+        registry.register(
+            "fs/readFile", FsReadFileParams, self.read_file, result="FsReadFileResponse"
+        )
+        registry.register(
+            "fs/writeFile", FsWriteFileParams, self.write_file, result="FsWriteFileResponse"
+        )
+        registry.register(
+            "fs/createDirectory",
+            FsCreateDirectoryParams,
+            self.create_directory,
+            result="FsCreateDirectoryResponse",
+        )
+        registry.register(
+            "fs/getMetadata", FsGetMetadataParams, self.get_metadata, result="FsGetMetadataResponse"
+        )
+        registry.register(
+            "fs/readDirectory",
+            FsReadDirectoryParams,
+            self.read_directory,
+            result="FsReadDirectoryResponse",
+        )
+        registry.register("fs/remove", FsRemoveParams, self.remove, result="FsRemoveResponse")
+        registry.register("fs/copy", FsCopyParams, self.copy, result="FsCopyResponse")
+        registry.register("fs/watch", FsWatchParams, self.watch, result="FsWatchResponse")
+        registry.register("fs/unwatch", FsUnwatchParams, self.unwatch, result="FsUnwatchResponse")
 
     def _access(self, ctx: RequestContext) -> Access:
         return self.boundary.access(ctx.connection)
 
-    async def read_file(self, ctx: RequestContext, p: FsReadFileParams) -> dict[str, Any]:
+    async def read_file(self, ctx: RequestContext, p: FsReadFileParams) -> FsReadFileResponse:
         access, path = self._access(ctx), absolute_path(p.path)
         data = await asyncio.to_thread(fs_ops.read_file, access, path)
         return {"dataBase64": base64.b64encode(data).decode("ascii")}
 
-    async def write_file(self, ctx: RequestContext, p: FsWriteFileParams) -> dict[str, Any]:
+    async def write_file(self, ctx: RequestContext, p: FsWriteFileParams) -> FsWriteFileResponse:
         access, path = self._access(ctx), absolute_path(p.path)
         data = decode_base64(p.data_base64, "dataBase64")
         await asyncio.to_thread(fs_ops.write_file, access, path, data)
@@ -77,35 +106,39 @@ class HostFsHandlers:
 
     async def create_directory(
         self, ctx: RequestContext, p: FsCreateDirectoryParams
-    ) -> dict[str, Any]:
+    ) -> FsCreateDirectoryResponse:
         access, path = self._access(ctx), absolute_path(p.path)
         recursive = True if p.recursive is None else p.recursive
         await asyncio.to_thread(fs_ops.create_directory, access, path, recursive)
         return {}
 
-    async def get_metadata(self, ctx: RequestContext, p: FsGetMetadataParams) -> dict[str, Any]:
+    async def get_metadata(
+        self, ctx: RequestContext, p: FsGetMetadataParams
+    ) -> FsGetMetadataResponse:
         access, path = self._access(ctx), absolute_path(p.path)
         return await asyncio.to_thread(fs_ops.get_metadata, access, path)
 
-    async def read_directory(self, ctx: RequestContext, p: FsReadDirectoryParams) -> dict[str, Any]:
+    async def read_directory(
+        self, ctx: RequestContext, p: FsReadDirectoryParams
+    ) -> FsReadDirectoryResponse:
         access, path = self._access(ctx), absolute_path(p.path)
         return {"entries": await asyncio.to_thread(fs_ops.read_directory, access, path)}
 
-    async def remove(self, ctx: RequestContext, p: FsRemoveParams) -> dict[str, Any]:
+    async def remove(self, ctx: RequestContext, p: FsRemoveParams) -> FsRemoveResponse:
         access, path = self._access(ctx), absolute_path(p.path)
         recursive = True if p.recursive is None else p.recursive
         force = True if p.force is None else p.force
         await asyncio.to_thread(fs_ops.remove, access, path, recursive, force)
         return {}
 
-    async def copy(self, ctx: RequestContext, p: FsCopyParams) -> dict[str, Any]:
+    async def copy(self, ctx: RequestContext, p: FsCopyParams) -> FsCopyResponse:
         access = self._access(ctx)
         source = absolute_path(p.source_path)
         destination = absolute_path(p.destination_path)
         await asyncio.to_thread(fs_ops.copy, access, source, destination, p.recursive)
         return {}
 
-    async def watch(self, ctx: RequestContext, p: FsWatchParams) -> dict[str, Any]:
+    async def watch(self, ctx: RequestContext, p: FsWatchParams) -> FsWatchResponse:
         access, path = self._access(ctx), absolute_path(p.path)
         real = access.resolve(path)
         try:
@@ -117,7 +150,7 @@ class HostFsHandlers:
             raise fs_ops.os_error(exc) from None
         return {"path": real}
 
-    async def unwatch(self, ctx: RequestContext, p: FsUnwatchParams) -> dict[str, Any]:
+    async def unwatch(self, ctx: RequestContext, p: FsUnwatchParams) -> FsUnwatchResponse:
         self.watches.unwatch(ctx.connection.id, p.watch_id)
         return {}
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appserver.core.processor import RequestContext
 from appserver.host import fuzzy
 from appserver.host.boundary import Boundary, absolute_path
 from appserver.protocol.host_params import FuzzyFileSearchParams
 from appserver.protocol.registry import MethodRegistry
+
+if TYPE_CHECKING:
+    from appserver.protocol.wire_extra import FuzzyFileSearchResponse
 
 
 class HostSearchHandlers:
@@ -28,9 +31,13 @@ class HostSearchHandlers:
         self._by_conn: dict[int, set[threading.Event]] = {}
 
     def register(self, registry: MethodRegistry) -> None:
-        registry.register("fuzzyFileSearch", FuzzyFileSearchParams, self.search)
+        registry.register(
+            "fuzzyFileSearch", FuzzyFileSearchParams, self.search, result="FuzzyFileSearchResponse"
+        )
 
-    async def search(self, ctx: RequestContext, p: FuzzyFileSearchParams) -> dict[str, Any]:
+    async def search(
+        self, ctx: RequestContext, p: FuzzyFileSearchParams
+    ) -> FuzzyFileSearchResponse:
         access = self.boundary.access(ctx.connection)
         roots = [access.resolve(absolute_path(r)) for r in p.roots]
         conn_id = ctx.connection.id
