@@ -11,7 +11,8 @@ own process group, killed when the turn is interrupted or the server stops) with
 scrubbed environment. Timeout: ``timeoutMs``, default one hour; 0 times out at once.
 
 Layer: host; the engine's turn runner is reached through the small :class:`ShellTurn`
-protocol the server's handler hands in. Who may call this (only connections with full
+protocol the server's handler hands in (its ``emit`` typed per notification), and the item
+notifications' params are built by ``engine.views``. Who may call this (only connections with full
 access) is the handler's check. It must never confine or ask about the command: the user
 typed it.
 """
