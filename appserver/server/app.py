@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from appserver.engine.manager import ThreadManager
     from appserver.engine.providers.config import ProviderInfo
     from appserver.engine.tools.command_policy import CommandPolicy
+    from appserver.host.boundary import HostApiConfig
+    from appserver.protocol.wire_types import CommandExecOutputDeltaNotification
     from appserver.server.auth import AuthStore
     from appserver.server.catalog import Catalog
     from appserver.server.models import ModelClients
@@ -81,6 +83,7 @@ class App:
         if config.get("model_providers"):
             self._providers = self._resolve_providers()
         self._commands = self._command_policy()
+        self._host_config = self._host_api_config()
         self.processor = MessageProcessor(
             self.registry,
             ServerIdentity(codex_home=str(config.home.resolve())),
@@ -114,6 +117,51 @@ class App:
             return CommandPolicy.from_config(self.config.values)
         except PolicyError as exc:
             raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
+
+    def _host_api_config(self) -> HostApiConfig:
+        """``[host_api]``, checked here so a bad table refuses to start."""
+        from appserver.host.boundary import HostApiConfig, HostConfigError
+
+        try:
+            return HostApiConfig.from_config(self.config.values)
+        except HostConfigError as exc:
+            raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
+
+    def _thread_roots(self) -> list[str]:
+        """The loaded threads' working directories and listed writable roots (the host
+        boundary's roots for limited connections)."""
+        roots: list[str] = []
+        for thread in list(self.manager.loaded.values()):
+            roots.append(thread.settings.cwd)
+            listed = thread.settings.sandbox_policy.get("writableRoots") or []
+            roots.extend(str(r) for r in listed if isinstance(r, str))
+        return roots
+
+    def _load_host(self, commands: CommandPolicy) -> None:
+        from appserver.host.boundary import Boundary
+        from appserver.host.exec_sessions import ExecSessions
+        from appserver.server.handlers.host_exec import (
+            OUTPUT_DELTA,
+            HostExecHandlers,
+            UserShellHandlers,
+        )
+        from appserver.server.handlers.host_fs import HostFsHandlers
+        from appserver.server.handlers.host_search import HostSearchHandlers
+
+        sender = self.processor.sender
+        self.boundary = Boundary(self._host_config, self._thread_roots)
+        self.host_fs = HostFsHandlers(self.boundary, sender)
+        self.host_fs.register(self.registry)
+
+        async def delta(conn_id: int, params: CommandExecOutputDeltaNotification) -> None:
+            await sender.notify(conn_id, OUTPUT_DELTA, dict(params))
+
+        mode = str(self.config.get("sandbox_mode", "read-only"))
+        self.host_exec = ExecSessions(lambda: commands, mode, delta)
+        HostExecHandlers(self.boundary, self.host_exec).register(self.registry)
+        UserShellHandlers(self.boundary, self.manager, commands).register(self.registry)
+        self.host_search = HostSearchHandlers(self.boundary)
+        self.host_search.register(self.registry)
 
     def load(self) -> None:
         """Build everything behind the handshake: the providers, the engine, the store, and
@@ -160,13 +208,14 @@ class App:
             )
         )
         SkillsHandlers(self.skills, self.processor.sender).register(self.registry)
+        # Credentials stay out of the commands the agent runs; every command has a limit.
+        commands = self._commands.scrubbing(credential_env_vars(providers, config.values))
         self.manager: ThreadManager = ThreadManager(
             self.store,
             CoreOutbox(self.processor.sender),
             self.models,
             idle_unload_s=self._idle_unload_s,
-            # Credentials stay out of the commands the agent runs; every command has a limit.
-            commands=self._commands.scrubbing(credential_env_vars(providers, config.values)),
+            commands=commands,
             context_window_for=self.catalog.context_window,
             skills=self.skills,
         )
@@ -180,6 +229,7 @@ class App:
         ThreadUpdateHandlers(self.manager).register(self.registry)
         ReviewHandlers(self.manager).register(self.registry)
         GoalHandlers(self.manager).register(self.registry)
+        self._load_host(commands)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
@@ -201,6 +251,9 @@ class App:
         # go on (their pending approvals wait for another subscriber or a resume).
         if not self.loaded:
             return
+        self.host_fs.connection_closed(conn.id)
+        self.host_exec.drop_connection(conn.id)
+        self.host_search.connection_closed(conn.id)
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
         # What only a client can answer (client tools, questions) fails once none is left.
@@ -256,6 +309,7 @@ class App:
 
             await self.manager.shutdown(timeout=STOP_TURNS_S)
             shell.kill_all_running()
+            self.host_fs.close()
 
     async def stop(self) -> None:
         """Stop everything (``interrupt_work`` first if the caller has not), within about a
