@@ -169,6 +169,9 @@ class App:
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
+        # The first turn's model client (``import openai``) builds while the client is busy
+        # with its first requests, not inside its first turn/start.
+        self.models.prepare_in_background(self.catalog.default_provider)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
