@@ -75,6 +75,7 @@ PHASES = [
     "ws10",
     "lastbyte",
     "slow",
+    "scale",
 ]
 MODEL_KEY_ENV = "APPSERVER_BENCH_MODEL_KEY"
 ITEM_COMPLETED = b'"item/completed"'
@@ -546,12 +547,14 @@ def _http_turn(
     expect: str,
     timeout: float = 60.0,
     think_s: float = 0.0,
+    thread_id: str | None = None,
 ) -> dict[str, Any]:
     """One turn against the held HTTP model: the client reads the text; once it has all of
     it, the model is released; ``turn/completed`` read → the model's last-byte timestamp.
     ``think_s`` is a pause between ``thread/start`` and ``turn/start`` (a user typing)."""
-    started = client.request("thread/start", {})
-    thread_id = started["result"]["thread"]["id"]
+    if thread_id is None:
+        started = client.request("thread/start", {})
+        thread_id = started["result"]["thread"]["id"]
     if think_s > 0:
         time.sleep(think_s)  # not a synchronisation: the modelled user's typing time
     client.send(
@@ -589,6 +592,7 @@ def _http_turn(
                         model.release()
                     stamp = model.stamp(deadline)
                     return {
+                        "thread_id": thread_id,
                         "sent": sent,
                         "completed": now,
                         "item_completed": item_done,
@@ -739,6 +743,12 @@ def phase_slow(b: Bench) -> None:
             )
     b.notes["slow_reader"] = outcomes
     b.log(f"slow reader: {[o['outcome'] for o in outcomes]}")
+
+
+def _scale_phase(b: Bench) -> None:
+    from bench.scale import phase_scale  # it imports this module's helpers
+
+    phase_scale(b)
 
 
 def _rate(got: dict[str, Any]) -> float | None:
@@ -908,6 +918,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="deltas per reply of the HTTP model (lastbyte)",
     )
     ap.add_argument("--pace-for-s", type=float, default=20.0, help="slow reader pacing window")
+    ap.add_argument(
+        "--scale-sizes",
+        default="50:10,200:40",
+        help="scale phase: two sizes, threads:long_turns each (default 50:10,200:40)",
+    )
     ap.add_argument("--only", help=f"comma-separated phases of {','.join(PHASES)}")
     ap.add_argument("--quick", action="store_true", help="3 runs, 500 requests, 20k deltas")
     ap.add_argument("--out", type=Path, help="JSON file (default bench/results/<time>.json)")
@@ -925,7 +940,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown phases: {sorted(unknown)}")
     if args.server_cmd:
         phases = [
-            p for p in phases if p in ("startup", "firstturn", "requests", "stdio", "lastbyte")
+            p
+            for p in phases
+            if p in ("startup", "firstturn", "requests", "stdio", "lastbyte", "scale")
         ]
         if args.ws_url:
             phases += [p for p in ("ws1", "ws10", "slow") if p in (args.only or ",".join(PHASES))]
@@ -941,6 +958,7 @@ def main(argv: list[str] | None = None) -> None:
             "ws10": lambda: phase_ws(b, 10),
             "lastbyte": lambda: phase_lastbyte(b),
             "slow": lambda: phase_slow(b),
+            "scale": lambda: _scale_phase(b),
         }
         prime = b.spawn_stdio(b.new_home())  # untimed: fills the bytecode cache
         try:
@@ -973,6 +991,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"server: {report['server']}   ({elapsed:.0f} s)")
     print(f"load average (1 min): {load['before']:.2f} before, {load['after']:.2f} after\n")
     print(table(b))
+    scale = b.notes.get("scale") or {}
+    if scale.get("table"):
+        print("\nscale (growth exponent: 0 flat, 1 linear):\n" + scale["table"])
     print(f"\nJSON: {out}")
 
 
