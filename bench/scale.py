@@ -15,6 +15,7 @@ itself: the home is only what the server under test wrote.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -66,10 +67,8 @@ def _tree_rss_mb(pid: int) -> float | None:
             if row.startswith("VmRSS:"):
                 total += int(row.split()[1])
         for task in Path(f"/proc/{p}").glob("task/*/children"):
-            try:
+            with contextlib.suppress(OSError):
                 todo += [int(c) for c in task.read_text().split()]
-            except OSError:
-                pass
     return total / 1024.0 if total else None
 
 
@@ -168,7 +167,7 @@ def _report(
     factor = big[0] / small[0]
     rows = [
         f"| figure | {small[0]} threads, {small[1]} turns | {big[0]} threads, {big[1]} turns "
-        f"| growth exponent (size ×{factor:g}) |",
+        f"| growth exponent (size x{factor:g}) |",
         "|---|---|---|---|",
     ]
     out: dict[str, Any] = {"sizes": sizes}
