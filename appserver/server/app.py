@@ -93,6 +93,7 @@ class App:
         # Coroutines that return once a subsystem (e.g. the engine's turns) has gone idle.
         self.idle_waiters: list[Callable[[], Awaitable[None]]] = []
         self.loaded = False
+        self._warmup: asyncio.Task[None] | None = None
         if not lazy:
             self.load()
 
@@ -134,6 +135,7 @@ class App:
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
         from appserver.server.outbox import CoreOutbox
+        from appserver.server.warmup import start_warmup
         from appserver.store.index import ThreadStore
 
         config = self.config
@@ -172,6 +174,8 @@ class App:
         # The first turn's model client (``import openai``) builds while the client is busy
         # with its first requests, not inside its first turn/start.
         self.models.prepare_in_background(self.catalog.default_provider)
+        # And the first methods' params validators, between requests.
+        self._warmup = start_warmup(self.registry)
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
@@ -248,6 +252,10 @@ class App:
                 await self._run_task
             self._run_task = None
         if self.loaded:
+            if self._warmup is not None:
+                self._warmup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._warmup
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.models.aclose(), STOP_TURNS_S)
             self.store.close()
