@@ -171,11 +171,14 @@ class App:
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
-        # The first turn's model client (``import openai``) builds while the client is busy
-        # with its first requests, not inside its first turn/start.
-        self.models.prepare_in_background(self.catalog.default_provider)
-        # And the first methods' params validators, between requests.
-        self._warmup = start_warmup(self.registry)
+        # Between requests, the first methods' params validators build, then the default
+        # provider's model client (``import openai``) starts building in a thread: ready
+        # before the first turn/start, never inside it (server/warmup.py, server/models.py).
+        default_provider = self.catalog.default_provider
+        models = self.models
+        self._warmup = start_warmup(
+            self.registry, then=lambda: models.prepare_in_background(default_provider)
+        )
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
