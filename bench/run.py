@@ -16,12 +16,18 @@ phase runs in its own subprocess too, so this process is always just the client)
   SSE), over stdio and WebSocket: the time from the model process's last byte written to
   ``turn/completed`` received by the client, with the model holding its last byte until the
   client has all of the text (so the server is caught up, as behind a real model);
-* ``slow``     a slow WebSocket reader (one message per 10 ms) beside a fast one.
+* ``slow``     a slow WebSocket reader (one message per 10 ms) beside a fast one;
+* ``firstturn`` the first turn of a fresh process against the HTTP model: ``turn/start`` 1 s
+  after ``thread/start`` (a user typing) and pipelined right behind it;
+* ``scale``    (``bench/scale.py``) a home grown to N threads + one thread of K turns, fresh
+  processes timing the first page, a full listing, read, resume, RSS and a turn, at two sizes,
+  with each figure's growth exponent.
 
 Each figure is the median of ``--runs`` runs with min and max. Results go to stdout as a
 table and to ``bench/results/<timestamp>.json``. Everything is bounded (counts, deadlines)
 and loopback-only. This module must never sleep to synchronise: it waits on pipes and
-sockets with deadlines; the only deliberate pause is the 1 s idle wait before reading RSS.
+sockets with deadlines; the only deliberate pauses are the 1 s idle wait before reading RSS and
+the modelled user's 1 s between ``thread/start`` and ``turn/start`` in ``firstturn``.
 """
 
 from __future__ import annotations
