@@ -48,6 +48,7 @@ class ModelClients:
         self.providers = providers
         self._stored_key = stored_key
         self._clients: dict[str, ModelClient] = {}
+        self._closed = False  # a client ``prepare`` finishes after ``aclose`` is dropped
 
     def __call__(self, provider_id: str) -> tuple[ModelClient, RetryBudget]:
         info = self.providers.get(provider_id)
@@ -86,9 +87,11 @@ class ModelClients:
             # Only a head start: the first turn builds the client itself and reports.
             log.debug("preparing the model client for %s failed", provider_id, exc_info=True)
             return
-        self._clients.setdefault(provider_id, client)
+        if not self._closed:
+            self._clients.setdefault(provider_id, client)
 
     async def aclose(self) -> None:
+        self._closed = True
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
