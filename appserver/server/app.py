@@ -171,13 +171,17 @@ class App:
         ThreadHandlers(config, self.catalog, self.manager).register(self.registry)
         StartupHandlers(self.manager).register(self.registry)
         HistoryPagingHandlers(self.manager).register(self.registry)
-        # Between requests, the first methods' params validators build, then the default
-        # provider's model client (``import openai``) starts building in a thread: ready
-        # before the first turn/start, never inside it (server/warmup.py, server/models.py).
+        # Between requests, the first methods' params validators build; then, in the first
+        # quiet gap, the default provider's model client (``import openai``) starts building
+        # in a thread: ready before a first turn/start typed by a user, never delaying
+        # initialize (server/warmup.py, server/models.py).
         default_provider = self.catalog.default_provider
         models = self.models
+        processor = self.processor
         self._warmup = start_warmup(
-            self.registry, then=lambda: models.prepare_in_background(default_provider)
+            self.registry,
+            then=lambda: models.prepare_in_background(default_provider),
+            requests_seen=lambda: processor.requests_seen,
         )
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)

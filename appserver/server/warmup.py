@@ -4,9 +4,10 @@ Owns ``start_warmup``: right after ``App.load`` registered the methods, a task b
 pydantic validators (``MethodSpec.adapter``, deferred until first use) of ``FIRST_METHODS``, one
 per loop turn, so the first ``thread/list`` after a client's ``initialize`` does not pay 20 ms
 or more to build one. Between two builds it yields, so a request that arrives meanwhile waits
-for at most one build; a method already built is skipped. Then it calls ``then`` (the App
-starts the model client's background build there, so that thread's imports do not compete
-with the validators and the requests queued behind ``initialize``).
+for at most one build; a method already built is skipped. Then, once no request has arrived
+for ``QUIET_S`` (or after ``QUIET_WAIT_MAX_S`` at most), it calls ``then``: the App starts the
+model client's background build there, so that thread's imports (CPU under the GIL) do not
+slow the burst of requests a client sends after ``initialize``, only the idle time after it.
 
 Must never: change what a method accepts (the same adapter is built, only earlier), or fail
 loudly (a build that fails is left for the method's first request, which reports it as
@@ -36,7 +37,15 @@ FIRST_METHODS = (
 )
 
 
-def start_warmup(registry: MethodRegistry, then: Callable[[], object]) -> asyncio.Task[None] | None:
+QUIET_S = 0.1
+QUIET_WAIT_MAX_S = 2.0
+
+
+def start_warmup(
+    registry: MethodRegistry,
+    then: Callable[[], object],
+    requests_seen: Callable[[], int] | None = None,
+) -> asyncio.Task[None] | None:
     """The warm-up task; outside a running loop (nothing to overlap with) only ``then()``
     is called, at once, and the result is None."""
     try:
@@ -44,11 +53,15 @@ def start_warmup(registry: MethodRegistry, then: Callable[[], object]) -> asynci
     except RuntimeError:
         then()
         return None
-    return loop.create_task(_build(registry, FIRST_METHODS, then), name="method-warmup")
+    coro = _build(registry, FIRST_METHODS, then, requests_seen)
+    return loop.create_task(coro, name="method-warmup")
 
 
 async def _build(
-    registry: MethodRegistry, names: tuple[str, ...], then: Callable[[], object]
+    registry: MethodRegistry,
+    names: tuple[str, ...],
+    then: Callable[[], object],
+    requests_seen: Callable[[], int] | None,
 ) -> None:
     for name in names:
         await asyncio.sleep(0)  # whatever is queued goes first
@@ -60,4 +73,19 @@ async def _build(
         except Exception:
             log.debug("building the params validator of %s failed", name, exc_info=True)
     await asyncio.sleep(0)
+    if requests_seen is not None:
+        await _quiet_gap(requests_seen)
     then()
+
+
+async def _quiet_gap(requests_seen: Callable[[], int]) -> None:
+    """Return once ``QUIET_S`` passed without a new request, or after ``QUIET_WAIT_MAX_S``."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + QUIET_WAIT_MAX_S
+    last = requests_seen()
+    while loop.time() < give_up:
+        await asyncio.sleep(QUIET_S)  # not a synchronisation: sampling for a quiet gap
+        seen = requests_seen()
+        if seen == last:
+            return
+        last = seen
