@@ -96,6 +96,7 @@ class App:
         # Coroutines that return once a subsystem (e.g. the engine's turns) has gone idle.
         self.idle_waiters: list[Callable[[], Awaitable[None]]] = []
         self.loaded = False
+        self._warmup: asyncio.Task[None] | None = None
         if not lazy:
             self.load()
 
@@ -186,6 +187,7 @@ class App:
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
         from appserver.server.outbox import CoreOutbox
+        from appserver.server.warmup import start_warmup
         from appserver.store.index import ThreadStore
 
         config = self.config
@@ -230,6 +232,18 @@ class App:
         ReviewHandlers(self.manager).register(self.registry)
         GoalHandlers(self.manager).register(self.registry)
         self._load_host(commands)
+        # Between requests, the first methods' params validators build; then, in the first
+        # quiet gap, the default provider's model client (``import openai``) starts building
+        # in a thread: ready before a first turn/start typed by a user, never delaying
+        # initialize (server/warmup.py, server/models.py).
+        default_provider = self.catalog.default_provider
+        models = self.models
+        processor = self.processor
+        self._warmup = start_warmup(
+            self.registry,
+            then=lambda: models.prepare_in_background(default_provider),
+            requests_seen=lambda: processor.requests_seen,
+        )
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
@@ -323,6 +337,10 @@ class App:
                 await self._run_task
             self._run_task = None
         if self.loaded:
+            if self._warmup is not None:
+                self._warmup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._warmup
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.models.aclose(), STOP_TURNS_S)
             self.store.close()
