@@ -15,8 +15,10 @@ In detail:
 * Authenticated ``webSocket`` connections are limited to the roots: the working directory and
   writable roots of every loaded thread (unless ``[host_api] thread_roots = false``) plus the
   directories listed in ``[host_api] roots``; ``[host_api] unrestricted = true`` lifts the
-  limit. A limited connection may not run ``command/exec`` unsandboxed nor
-  ``thread/shellCommand`` (which is unsandboxed by definition).
+  limit. A limited connection may not run ``command/exec``.
+* ``thread/shellCommand`` on a connection without full access (unauthenticated or limited)
+  is the one exception: its handler runs it confined by the thread's own sandbox policy,
+  which is what the agent's commands on that thread may do anyway.
 
 Checking a path: it must be absolute and hold no NUL byte; it is then resolved once
 (``realpath``: every ``..`` and symbolic link) and the resolved path must lie beneath a
@@ -53,7 +55,7 @@ USER_ORIGINS = frozenset({"stdio", "unixSocket", "inProcess"})
 MAX_PATH_CHARS = 32_768
 RELATIVE_PATH_MESSAGE = "Invalid request: AbsolutePathBuf deserialized without a base path"
 UNAUTHENTICATED_MESSAGE = (
-    "host APIs (fs/*, command/exec, fuzzyFileSearch, thread/shellCommand) need an "
+    "host APIs (fs/*, command/exec, fuzzyFileSearch) need an "
     "authenticated connection: start the WebSocket listener with --ws-token-file, "
     "--ws-token-sha256 or --ws-shared-secret-file, or use stdio or the Unix socket"
 )

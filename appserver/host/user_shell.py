@@ -72,10 +72,13 @@ async def run_user_shell(
     command: str,
     env: dict[str, str],
     timeout_ms: int | None,
+    confine: Callable[[list[str]], list[str]] | None = None,
 ) -> None:
     """The whole turn body, from after ``turn/started`` to before ``turn/completed``: the
     command runs in ``thread``'s cwd and lands in its history, as an item of ``active``."""
-    await turn.run_body(lambda: _run(turn, thread, active, item_id, command, env, timeout_ms))
+    await turn.run_body(
+        lambda: _run(turn, thread, active, item_id, command, env, timeout_ms, confine)
+    )
 
 
 async def _run(
@@ -86,9 +89,13 @@ async def _run(
     command: str,
     env: dict[str, str],
     timeout_ms: int | None,
+    confine: Callable[[list[str]], list[str]] | None,
 ) -> None:
     cwd = thread.settings.cwd
     argv = shell.shell_argv(command)
+    # What runs: the command itself, or (``confine``) wrapped in the thread's sandbox; the
+    # item shows the command as typed either way.
+    run_argv = argv if confine is None else confine(argv)
     item: dict[str, Any] = {
         "type": "commandExecution",
         "id": item_id,
@@ -123,7 +130,7 @@ async def _run(
 
     limit = DEFAULT_TIMEOUT_MS if timeout_ms is None else max(0, timeout_ms)
     spec = ExecSpec(
-        argv=argv,
+        argv=run_argv,
         cwd=cwd if os.path.isdir(cwd) else "/",
         env=env,
         output_cap=None,

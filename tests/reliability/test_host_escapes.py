@@ -244,9 +244,30 @@ async def test_commands_refused_to_limited_connections(
             err = await refused(c, "command/exec", params)
             assert err["data"]["reason"] == "outsideHostRoots"
         await refused(c, "command/exec/write", {"processId": "x", "closeStdin": True})
-        started = await c.call("thread/start", {"cwd": str(root)})
-        shell = {"threadId": started["thread"]["id"], "command": f"cat {outside}/secret.txt"}
-        await refused(c, "thread/shellCommand", shell)
+        await confined_shell(c, root, outside)
+
+
+async def confined_shell(c: WireClient, root: Path, outside: Path) -> None:
+    """``thread/shellCommand`` on a connection without full host access runs in the thread's
+    own sandbox (read-only here): a write outside fails, as the agent's would."""
+    started = await c.call("thread/start", {"cwd": str(root), "sandbox": "read-only"})
+    thread_id = started["thread"]["id"]
+    shell = {"threadId": thread_id, "command": f"echo x > {outside}/escape.txt"}
+    reply = await c.request("thread/shellCommand", shell)
+    if "error" in reply:  # no sandbox backend works on this machine: refused, never unconfined
+        assert reply["error"]["data"] == {"reason": "sandboxUnavailable"}
+    else:
+        done = await c.notification("turn/completed")
+        assert done["params"]["threadId"] == thread_id
+        item = next(
+            m["params"]["item"]
+            for m in c.seen
+            if m.get("method") == "item/completed"
+            and m["params"]["item"]["type"] == "commandExecution"
+        )
+        assert item["source"] == "userShell"
+        assert item["exitCode"] != 0
+    assert not (outside / "escape.txt").exists()
 
 
 async def test_unauthenticated_websocket_is_refused(home: Path, layout: tuple[Path, Path]) -> None:
@@ -264,3 +285,5 @@ async def test_unauthenticated_websocket_is_refused(home: Path, layout: tuple[Pa
             err = await refused(c, method, params)
             assert err["data"] == {"reason": "unauthenticated"}
         assert not (root / "new.txt").exists()
+        # The user's `!cmd` (the stock TUI ends its session when it is refused): confined.
+        await confined_shell(c, root, layout[1])

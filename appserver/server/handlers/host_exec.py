@@ -10,11 +10,13 @@ same connection before the reply). It must never run a process itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appserver.core.processor import Reply, RequestContext
 from appserver.host.boundary import Boundary
 from appserver.host.exec_sessions import ExecSessions, require_unrestricted
+from appserver.protocol.errors import RpcError
 from appserver.protocol.host_params import (
     CommandExecParams,
     CommandExecResizeParams,
@@ -28,6 +30,7 @@ from appserver.server.handlers.host_fs import decode_base64
 
 if TYPE_CHECKING:
     from appserver.engine.manager import ThreadManager
+    from appserver.engine.thread_state import LoadedThread
     from appserver.engine.tools.command_policy import CommandPolicy
     from appserver.engine.turn_runner import TurnRunner
     from appserver.protocol.wire_types import (
@@ -101,7 +104,11 @@ class HostExecHandlers:
 class UserShellHandlers:
     """``thread/shellCommand``: replies ``{}`` (``ThreadShellCommandResponse``) at once, then
     runs the command as a turn of its own in the thread (:mod:`appserver.host.user_shell`).
-    Only connections with full access may: the command runs unconfined."""
+    A connection with full host access runs it unconfined, as the schema says; any other
+    connection that may start turns on the thread (a loopback WebSocket without a token, or an
+    authenticated one limited to roots) runs it confined by the thread's own sandbox policy:
+    exactly what the agent's commands on that thread may do, never more. (The stock TUI ends
+    its session when `!cmd` is refused, so a refusal would break it.)"""
 
     def __init__(self, boundary: Boundary, manager: ThreadManager, commands: CommandPolicy) -> None:
         self.boundary = boundary
@@ -122,12 +129,12 @@ class UserShellHandlers:
         from appserver.host.user_shell import run_user_shell
         from appserver.protocol.errors import invalid_request
 
-        require_unrestricted(self.boundary.access(ctx.connection))
         if not p.command.strip():
             raise invalid_request("command must not be empty")
         if p.timeout_ms is not None and p.timeout_ms < 0:
             raise invalid_request("timeoutMs must not be negative")
         thread = self.manager.get_loaded(p.thread_id)
+        confine = self._confinement(ctx, thread)
         turn = self.manager.begin_turn(thread)
         env = self.commands.env()
 
@@ -140,7 +147,41 @@ class UserShellHandlers:
                 command=p.command,
                 env=env,
                 timeout_ms=p.timeout_ms,
+                confine=confine,
             )
 
         # After this reply goes out: the turn's notifications follow it.
         return Reply({}, after=lambda: self.manager.launch_body(thread, turn, body))
+
+    def _confinement(
+        self, ctx: RequestContext, thread: LoadedThread
+    ) -> Callable[[list[str]], list[str]] | None:
+        """None (unconfined) for a connection with full host access; otherwise the wrapper
+        that confines a command by the thread's sandbox policy, or -32600 when no sandbox
+        backend works here and the policy is not full access."""
+        from pathlib import Path
+
+        from appserver.engine.tools import sandbox
+
+        try:
+            if self.boundary.access(ctx.connection).unrestricted:
+                return None
+        except RpcError:
+            pass  # an unauthenticated WebSocket: confined like the agent's own commands
+        policy = thread.settings.sandbox_policy
+        cwd = Path(thread.settings.cwd)
+        if sandbox.wrap_command(["true"], policy, cwd) is None:
+            raise RpcError(
+                -32600,
+                "thread/shellCommand on this connection runs in the thread's sandbox, and no "
+                "sandbox backend works here",
+                {"reason": "sandboxUnavailable"},
+            )
+
+        def confine(argv: list[str]) -> list[str]:
+            wrapped = sandbox.wrap_command(argv, policy, cwd)
+            if wrapped is None:  # the backend went away since the check: never run unconfined
+                return ["false"]
+            return wrapped
+
+        return confine
