@@ -16,12 +16,18 @@ phase runs in its own subprocess too, so this process is always just the client)
   SSE), over stdio and WebSocket: the time from the model process's last byte written to
   ``turn/completed`` received by the client, with the model holding its last byte until the
   client has all of the text (so the server is caught up, as behind a real model);
-* ``slow``     a slow WebSocket reader (one message per 10 ms) beside a fast one.
+* ``slow``     a slow WebSocket reader (one message per 10 ms) beside a fast one;
+* ``firstturn`` the first turn of a fresh process against the HTTP model: ``turn/start`` 1 s
+  after ``thread/start`` (a user typing) and pipelined right behind it;
+* ``scale``    (``bench/scale.py``) a home grown to N threads + one thread of K turns, fresh
+  processes timing the first page, a full listing, read, resume, RSS and a turn, at two sizes,
+  with each figure's growth exponent.
 
 Each figure is the median of ``--runs`` runs with min and max. Results go to stdout as a
 table and to ``bench/results/<timestamp>.json``. Everything is bounded (counts, deadlines)
 and loopback-only. This module must never sleep to synchronise: it waits on pipes and
-sockets with deadlines; the only deliberate pause is the 1 s idle wait before reading RSS.
+sockets with deadlines; the only deliberate pauses are the 1 s idle wait before reading RSS and
+the modelled user's 1 s between ``thread/start`` and ``turn/start`` in ``firstturn``.
 """
 
 from __future__ import annotations
@@ -65,7 +71,18 @@ RESULTS_DIR = ROOT / "bench" / "results"
 CHEAP_METHODS = ["thread/list", "model/list", "config/read", "account/read"]
 OVERLOADED = -32001
 BURST_WAIT_S = 20.0
-PHASES = ["startup", "requests", "inproc", "stdio", "ws1", "ws10", "lastbyte", "slow"]
+PHASES = [
+    "startup",
+    "firstturn",
+    "requests",
+    "inproc",
+    "stdio",
+    "ws1",
+    "ws10",
+    "lastbyte",
+    "slow",
+    "scale",
+]
 MODEL_KEY_ENV = "APPSERVER_BENCH_MODEL_KEY"
 ITEM_COMPLETED = b'"item/completed"'
 
@@ -531,12 +548,21 @@ stream_max_retries = 0
 
 
 def _http_turn(
-    client: StdioServer | WsClient, model: ModelProc, expect: str, timeout: float = 60.0
+    client: StdioServer | WsClient,
+    model: ModelProc,
+    expect: str,
+    timeout: float = 60.0,
+    think_s: float = 0.0,
+    thread_id: str | None = None,
 ) -> dict[str, Any]:
     """One turn against the held HTTP model: the client reads the text; once it has all of
-    it, the model is released; ``turn/completed`` read → the model's last-byte timestamp."""
-    started = client.request("thread/start", {})
-    thread_id = started["result"]["thread"]["id"]
+    it, the model is released; ``turn/completed`` read → the model's last-byte timestamp.
+    ``think_s`` is a pause between ``thread/start`` and ``turn/start`` (a user typing)."""
+    if thread_id is None:
+        started = client.request("thread/start", {})
+        thread_id = started["result"]["thread"]["id"]
+    if think_s > 0:
+        time.sleep(think_s)  # not a synchronisation: the modelled user's typing time
     client.send(
         {
             "id": client.next_id(),
@@ -544,7 +570,8 @@ def _http_turn(
             "params": {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]},
         }
     )
-    deadline = time.perf_counter() + timeout
+    sent = time.perf_counter()
+    deadline = sent + timeout
     parts: list[str] = []
     have = 0
     released = False
@@ -571,6 +598,8 @@ def _http_turn(
                         model.release()
                     stamp = model.stamp(deadline)
                     return {
+                        "thread_id": thread_id,
+                        "sent": sent,
                         "completed": now,
                         "item_completed": item_done,
                         "last_byte": stamp.get("last_byte"),
@@ -655,6 +684,41 @@ def phase_lastbyte(b: Bench) -> None:
     b.log(f"lastbyte ws: {b.fig('lastbyte.ws.ms', 'ms').text(3)}")
 
 
+FIRST_TURN_THINK_S = 1.0
+
+
+def phase_firstturn(b: Bench) -> None:
+    """The first turn of a fresh process against the loopback HTTP model: spawn, then
+    ``initialize``, ``thread/start``, then ``turn/start`` either after 1 s (a user typing the
+    first prompt: ``firstturn.ms``) or at once (a script: ``firstturn.pipelined_ms``),
+    alternated. The figure is ``turn/start`` written → ``turn/completed`` read (the model's
+    hold, released as soon as the client has all the text, is inside it, for every server)."""
+    env = {**b.env(), MODEL_KEY_ENV: "sk-bench-loopback"}
+    expect = b.args.chunk * b.args.model_deltas
+    figs = {
+        FIRST_TURN_THINK_S: b.fig("firstturn.ms", "ms"),
+        0.0: b.fig("firstturn.pipelined_ms", "ms"),
+    }
+    with model_proc(b, "firstturn") as model:
+        for _ in range(b.args.runs):
+            for think_s, fig in figs.items():
+                home = _model_home(b, model.url)
+                server = StdioServer(b.stdio_argv(home), env, b.work / f"{home.name}.stderr")
+                try:
+                    server.initialize()
+                    got = _http_turn(server, model, expect, think_s=think_s)
+                except (Closed, Timeout, KeyError) as exc:
+                    b.log(f"firstturn failed: {exc!r}")
+                    continue
+                finally:
+                    server.close()
+                if got["status"] != "completed" or not got["exact"]:
+                    b.log(f"firstturn: the turn went wrong: {got}")
+                    continue
+                fig.add((got["completed"] - got["sent"]) * 1000.0)
+    b.log(f"firstturn: after 1 s {figs[1.0].text(1)}, pipelined {figs[0.0].text(1)}")
+
+
 def phase_slow(b: Bench) -> None:
     outcomes: list[dict[str, Any]] = []
     for _ in range(b.args.runs):
@@ -685,6 +749,12 @@ def phase_slow(b: Bench) -> None:
             )
     b.notes["slow_reader"] = outcomes
     b.log(f"slow reader: {[o['outcome'] for o in outcomes]}")
+
+
+def _scale_phase(b: Bench) -> None:
+    from bench.scale import phase_scale  # it imports this module's helpers
+
+    phase_scale(b)
 
 
 def _rate(got: dict[str, Any]) -> float | None:
@@ -745,6 +815,13 @@ TARGETS: list[tuple[str, str, str, Check | None]] = [
     ("account/read.burst_ok", "burst 2000 account/read: answered", "2000", lambda v: v >= 2000),
     ("startup.fresh_ms", "startup, fresh home", "≤ 150 ms", lambda v: v <= 150),
     ("startup.warm_ms", "startup, warm home", "", None),
+    (
+        "firstturn.ms",
+        "first turn of a fresh process, 1 s after thread/start (HTTP model)",
+        "",
+        None,
+    ),
+    ("firstturn.pipelined_ms", "first turn of a fresh process, pipelined (HTTP model)", "", None),
     ("rss.idle_mb", "idle RSS 1 s after initialize", "≤ 60 MB", lambda v: v <= 60),
     ("rss.peak_mb", "peak RSS over the request runs", "", None),
     (
@@ -847,6 +924,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="deltas per reply of the HTTP model (lastbyte)",
     )
     ap.add_argument("--pace-for-s", type=float, default=20.0, help="slow reader pacing window")
+    ap.add_argument(
+        "--scale-sizes",
+        default="50:10,200:40",
+        help="scale phase: two sizes, threads:long_turns each (default 50:10,200:40)",
+    )
     ap.add_argument("--only", help=f"comma-separated phases of {','.join(PHASES)}")
     ap.add_argument("--quick", action="store_true", help="3 runs, 500 requests, 20k deltas")
     ap.add_argument("--out", type=Path, help="JSON file (default bench/results/<time>.json)")
@@ -863,13 +945,18 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"unknown phases: {sorted(unknown)}")
     if args.server_cmd:
-        phases = [p for p in phases if p in ("startup", "requests", "stdio", "lastbyte")]
+        phases = [
+            p
+            for p in phases
+            if p in ("startup", "firstturn", "requests", "stdio", "lastbyte", "scale")
+        ]
         if args.ws_url:
             phases += [p for p in ("ws1", "ws10", "slow") if p in (args.only or ",".join(PHASES))]
     with tempfile.TemporaryDirectory(prefix="appserver-bench-") as tmp:
         b = Bench(args, Path(tmp))
         runners: dict[str, Callable[[], None]] = {
             "startup": lambda: phase_startup(b),
+            "firstturn": lambda: phase_firstturn(b),
             "requests": lambda: phase_requests(b),
             "inproc": lambda: phase_inproc(b),
             "stdio": lambda: phase_stdio(b),
@@ -877,6 +964,7 @@ def main(argv: list[str] | None = None) -> None:
             "ws10": lambda: phase_ws(b, 10),
             "lastbyte": lambda: phase_lastbyte(b),
             "slow": lambda: phase_slow(b),
+            "scale": lambda: _scale_phase(b),
         }
         prime = b.spawn_stdio(b.new_home())  # untimed: fills the bytecode cache
         try:
@@ -909,6 +997,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"server: {report['server']}   ({elapsed:.0f} s)")
     print(f"load average (1 min): {load['before']:.2f} before, {load['after']:.2f} after\n")
     print(table(b))
+    scale = b.notes.get("scale") or {}
+    if scale.get("table"):
+        print("\nscale (growth exponent: 0 flat, 1 linear):\n" + scale["table"])
     print(f"\nJSON: {out}")
 
 

@@ -24,8 +24,11 @@ def next_connection_id() -> int:
 @dataclass(eq=False, slots=True)
 class ConnectionState:
     id: int
-    origin: str  # "stdio" | "webSocket" | "inProcess"
+    origin: str  # "stdio" | "webSocket" | "unixSocket" | "inProcess"
     sink: OutboundSink
+    # The transport checked a credential before this connection opened (a WebSocket upgrade
+    # with a bearer token or JWT). The host APIs' boundary reads it; see appserver/host.
+    authenticated: bool = False
     initialized: bool = False
     experimental_api: bool = False
     opted_out: frozenset[str] = frozenset()

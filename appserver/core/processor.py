@@ -128,6 +128,8 @@ class MessageProcessor:
         # need; see ``_load``.
         self._loader = loader
         self._load_failed = False
+        # Requests taken so far, every connection: lets background work wait for a quiet gap.
+        self.requests_seen = 0
 
     # -- connections ------------------------------------------------------------------------
     def open_connection(self, conn: ConnectionState) -> None:
@@ -185,6 +187,7 @@ class MessageProcessor:
 
     # -- requests ---------------------------------------------------------------------------
     async def _on_request(self, conn: ConnectionState, req: Request) -> None:
+        self.requests_seen += 1
         if req.method == "initialize":
             await self._reply(conn, req, self._initialize(conn, req))
             if conn.initialized:

@@ -569,8 +569,9 @@ class ThreadManager:
         turn: ActiveTurn,
         body: Callable[[TurnRunner], Coroutine[Any, Any, None]],
     ) -> None:
-        """Run a turn of another kind (a review, a goal continuation) whose body its own
-        module owns (``begin_turn`` first, as for the others)."""
+        """Run a turn whose ``body`` is not a model conversation (a review, a goal
+        continuation, the user's shell command): its own module owns the body; ``begin_turn``
+        first, and it is announced and ended like any turn."""
         await self._launch(thread, turn, body)
 
     async def launch_compaction(self, thread: LoadedThread, turn: ActiveTurn) -> None:

@@ -2,7 +2,8 @@
 methods we serve, and the fields we add to a schema reply.
 
 Owns, beside the generated ``wire_types``: the ``*Response`` of each experimental method (as
-the reference answers them, ``observed-0.169.md``), and ``*Result`` types, which are a
+the reference answers them, ``observed-0.169.md``) and of the stable ones the schema gives no
+response (``fuzzyFileSearch``), and ``*Result`` types, which are a
 schema ``*Response`` plus what this server adds to it (``sandboxEnforcement`` on the thread
 replies, ``readState``/``readStates`` on the read and list replies, ``initialTurnsPage`` on a
 resume). Like ``wire_types`` it is imported under ``TYPE_CHECKING`` only (it imports
@@ -16,6 +17,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from appserver.protocol.wire_types import (
     CommandExecutionRequestApprovalParams,
+    FuzzyFileSearchResult,
     ReasoningEffort,
     Thread,
     ThreadForkResponse,
@@ -109,3 +111,10 @@ class MockExperimentalMethodResponse(TypedDict):
 class ThreadSettingsUpdateResponse(TypedDict):
     """``thread/settings/update`` (experimental) answers ``{}``; the settings follow in
     ``thread/settings/updated``."""
+
+
+class FuzzyFileSearchResponse(TypedDict):
+    """``fuzzyFileSearch``'s reply (the schema has its params and its session notifications'
+    ``FuzzyFileSearchResult``, but no response): the best matches, best first."""
+
+    files: list[FuzzyFileSearchResult]

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from appserver.engine.mcp.config import ParsedServers
     from appserver.engine.providers.config import ProviderInfo
     from appserver.engine.tools.command_policy import CommandPolicy
+    from appserver.host.boundary import HostApiConfig
+    from appserver.protocol.wire_types import CommandExecOutputDeltaNotification
     from appserver.server.auth import AuthStore
     from appserver.server.catalog import Catalog
     from appserver.server.models import ModelClients
@@ -83,6 +85,7 @@ class App:
             self._providers = self._resolve_providers()
         self._commands = self._command_policy()
         self._mcp_servers = self._mcp_config()
+        self._host_config = self._host_api_config()
         self.processor = MessageProcessor(
             self.registry,
             ServerIdentity(codex_home=str(config.home.resolve())),
@@ -95,6 +98,7 @@ class App:
         # Coroutines that return once a subsystem (e.g. the engine's turns) has gone idle.
         self.idle_waiters: list[Callable[[], Awaitable[None]]] = []
         self.loaded = False
+        self._warmup: asyncio.Task[None] | None = None
         if not lazy:
             self.load()
 
@@ -127,6 +131,51 @@ class App:
             raise ConfigError(f"invalid config {self.config.path}: " + "; ".join(parsed.errors))
         return parsed
 
+    def _host_api_config(self) -> HostApiConfig:
+        """``[host_api]``, checked here so a bad table refuses to start."""
+        from appserver.host.boundary import HostApiConfig, HostConfigError
+
+        try:
+            return HostApiConfig.from_config(self.config.values)
+        except HostConfigError as exc:
+            raise ConfigError(f"invalid config {self.config.path}: {exc}") from None
+
+    def _thread_roots(self) -> list[str]:
+        """The loaded threads' working directories and listed writable roots (the host
+        boundary's roots for limited connections)."""
+        roots: list[str] = []
+        for thread in list(self.manager.loaded.values()):
+            roots.append(thread.settings.cwd)
+            listed = thread.settings.sandbox_policy.get("writableRoots") or []
+            roots.extend(str(r) for r in listed if isinstance(r, str))
+        return roots
+
+    def _load_host(self, commands: CommandPolicy) -> None:
+        from appserver.host.boundary import Boundary
+        from appserver.host.exec_sessions import ExecSessions
+        from appserver.server.handlers.host_exec import (
+            OUTPUT_DELTA,
+            HostExecHandlers,
+            UserShellHandlers,
+        )
+        from appserver.server.handlers.host_fs import HostFsHandlers
+        from appserver.server.handlers.host_search import HostSearchHandlers
+
+        sender = self.processor.sender
+        self.boundary = Boundary(self._host_config, self._thread_roots)
+        self.host_fs = HostFsHandlers(self.boundary, sender)
+        self.host_fs.register(self.registry)
+
+        async def delta(conn_id: int, params: CommandExecOutputDeltaNotification) -> None:
+            await sender.notify(conn_id, OUTPUT_DELTA, dict(params))
+
+        mode = str(self.config.get("sandbox_mode", "read-only"))
+        self.host_exec = ExecSessions(lambda: commands, mode, delta)
+        HostExecHandlers(self.boundary, self.host_exec).register(self.registry)
+        UserShellHandlers(self.boundary, self.manager, commands).register(self.registry)
+        self.host_search = HostSearchHandlers(self.boundary)
+        self.host_search.register(self.registry)
+
     def load(self) -> None:
         """Build everything behind the handshake: the providers, the engine, the store, and
         the methods that use them. Idempotent."""
@@ -152,6 +201,7 @@ class App:
         from appserver.server.handlers.threads import ThreadHandlers
         from appserver.server.models import ModelClients
         from appserver.server.outbox import CoreOutbox
+        from appserver.server.warmup import start_warmup
         from appserver.store.index import ThreadStore
 
         config = self.config
@@ -177,13 +227,14 @@ class App:
         outbox = CoreOutbox(self.processor.sender)
         # MCP servers start per thread, in the background (engine/mcp/manager.py).
         self.mcp: McpManager = McpManager(outbox, self._mcp_servers.servers)
+        # Credentials stay out of the commands the agent runs; every command has a limit.
+        commands = self._commands.scrubbing(credential_env_vars(providers, config.values))
         self.manager: ThreadManager = ThreadManager(
             self.store,
             outbox,
             self.models,
             idle_unload_s=self._idle_unload_s,
-            # Credentials stay out of the commands the agent runs; every command has a limit.
-            commands=self._commands.scrubbing(credential_env_vars(providers, config.values)),
+            commands=commands,
             context_window_for=self.catalog.context_window,
             skills=self.skills,
             mcp=self.mcp,
@@ -199,6 +250,19 @@ class App:
         ThreadUpdateHandlers(self.manager).register(self.registry)
         ReviewHandlers(self.manager).register(self.registry)
         GoalHandlers(self.manager).register(self.registry)
+        self._load_host(commands)
+        # Between requests, the first methods' params validators build; then, in the first
+        # quiet gap, the default provider's model client (``import openai``) starts building
+        # in a thread: ready before a first turn/start typed by a user, never delaying
+        # initialize (server/warmup.py, server/models.py).
+        default_provider = self.catalog.default_provider
+        models = self.models
+        processor = self.processor
+        self._warmup = start_warmup(
+            self.registry,
+            then=lambda: models.prepare_in_background(default_provider),
+            requests_seen=lambda: processor.requests_seen,
+        )
         manager = self.manager
         self.processor.busy_checks.append(lambda: manager.active_turns() > 0)
         self.idle_waiters.append(manager.wait_idle)
@@ -220,6 +284,9 @@ class App:
         # go on (their pending approvals wait for another subscriber or a resume).
         if not self.loaded:
             return
+        self.host_fs.connection_closed(conn.id)
+        self.host_exec.drop_connection(conn.id)
+        self.host_search.connection_closed(conn.id)
         for thread in list(self.manager.loaded.values()):
             self.manager.maybe_schedule_unload(thread)
         # What only a client can answer (client tools, questions) fails once none is left.
@@ -278,6 +345,7 @@ class App:
 
             await self.manager.shutdown(timeout=STOP_TURNS_S)
             shell.kill_all_running()
+            self.host_fs.close()
 
     async def stop(self) -> None:
         """Stop everything (``interrupt_work`` first if the caller has not), within about a
@@ -291,6 +359,10 @@ class App:
                 await self._run_task
             self._run_task = None
         if self.loaded:
+            if self._warmup is not None:
+                self._warmup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._warmup
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.models.aclose(), STOP_TURNS_S)
             self.store.close()

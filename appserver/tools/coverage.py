@@ -64,6 +64,10 @@ IMPLEMENTED_NOTES: dict[str, str] = {
         "`imageGeneration` and `webSearch` are false: the engine offers neither hosted tool"
     ),
     "experimentalFeature/list": "the one `[features]` flag the engine acts on: `shell_tool`",
+    "thread/shellCommand": (
+        "a turn of its own in the thread; -32600 while the thread has an active turn"
+    ),
+    "fuzzyFileSearch": "the best 50 matches; the session variant (experimental) is not built",
     "account/login/start": (
         "API key only; `chatgpt`, `chatgptDeviceCode` and `chatgptAuthTokens` get -32600: "
         "they need OpenAI's hosted services"
@@ -96,11 +100,6 @@ _EXTERNAL_AGENT = "imports config, skills and sessions from other coding agents:
 # shorter one.
 NOT_YET_REASONS: dict[str, str] = {
     # threads
-    "thread/shellCommand": (
-        "the user's `!` command runs unsandboxed with full access by definition; the shell "
-        "here only runs the model's commands, behind approval and bubblewrap, and a client "
-        "entry point waits for the same sandbox-roots design as `command/exec`"
-    ),
     "thread/approveGuardianDeniedAction": (
         "overrides a denial by the auto-review (guardian) reviewer; there is no auto-review "
         "here: every approval goes to the user"
@@ -114,16 +113,6 @@ NOT_YET_REASONS: dict[str, str] = {
     "plugin/*": _PLUGINS,
     "plugin/share/*": "shares plugins through OpenAI's plugin service: " + _HOSTED,
     "app/*": "apps are ChatGPT connectors, hosted by OpenAI: " + _HOSTED,
-    # host filesystem and processes
-    "fs/*": _FS,
-    "fs/watch": _FS + ", and a file watcher behind `fs/changed`",
-    "fs/unwatch": "only stops an `fs/watch` watch, which is not built",
-    "command/exec": _COMMAND,
-    "command/exec/*": "only acts on a `command/exec` process, which is not built",
-    "fuzzyFileSearch": (
-        "it lists files under client-given roots, so it waits for the same sandbox-roots "
-        "design as `fs/*`"
-    ),
     # models, providers, features, permissions
     "account/gatewayOAuth/*": (
         "OAuth sign-in to an administrator-configured model gateway; providers here use an "

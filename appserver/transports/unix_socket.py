@@ -117,6 +117,8 @@ class _HttpOrRawConnection(ServerConnection):
 
 
 class UnixSocketListener(WebSocketListener):
+    ORIGIN = "unixSocket"
+
     def __init__(self, processor: MessageProcessor, path: Path, options: WebSocketOptions) -> None:
         super().__init__(processor, options)
         self.path = path

@@ -65,6 +65,9 @@ class WebSocketOptions:
 
 
 class WebSocketListener:
+    # The connections' ``origin`` label (the Unix-socket listener says ``unixSocket``).
+    ORIGIN = "webSocket"
+
     def __init__(self, processor: MessageProcessor, options: WebSocketOptions) -> None:
         self.processor = processor
         self.options = options
@@ -155,7 +158,13 @@ class WebSocketListener:
             max_bytes=opts.queue_bytes,
             on_overflow=_closer(ws),
         )
-        conn = ConnectionState(next_connection_id(), "webSocket", sink)
+        # With a token or JWT configured, every upgrade that got here presented a valid one.
+        conn = ConnectionState(
+            next_connection_id(),
+            self.ORIGIN,
+            sink,
+            authenticated=opts.policy.requires_auth,
+        )
         self.processor.open_connection(conn)
         writer = asyncio.create_task(_write_loop(ws, sink))
         self._live[ws] = (sink, writer)

@@ -97,16 +97,18 @@ def base_params(method: str, thread_id: str) -> dict[str, Any]:
 
 
 class ParamsFuzzer:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, cwd: Path) -> None:
         self.session = session
         self.ids = itertools.count()
-        result = session.run(session.client.call("thread/start", {"cwd": str(Path.cwd())}))
+        # The thread's cwd is scratch too; host requests are made harmless (HostGuard).
+        result = session.run(session.client.call("thread/start", {"cwd": str(cwd)}))
         self.thread_id = str(result["thread"]["id"])
         session.ledger.forget_seen()
 
     def send(self, method: str, field: str, value: Any) -> None:
         params = base_params(method, self.thread_id)
         params[field] = value
+        params = self.session.ledger.guard.params(method, params)
         rid = f"fuzz-{next(self.ids)}"
         line = json.dumps({"id": rid, "method": method, "params": params}).encode()
 
@@ -127,7 +129,7 @@ def fuzzer(
         capabilities={"experimentalApi": True},
     )
     try:
-        yield ParamsFuzzer(session)
+        yield ParamsFuzzer(session, tmp_path_factory.mktemp("fuzz-params-cwd"))
     finally:
         session.close()
 
@@ -154,7 +156,7 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ParamsFuzze
         capabilities={"experimentalApi": True},
     )
     try:
-        yield ParamsFuzzer(session)
+        yield ParamsFuzzer(session, tmp_path_factory.mktemp("fuzz-sweep-cwd"))
     finally:
         session.close()
 

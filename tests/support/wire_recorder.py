@@ -188,6 +188,13 @@ def _experimental_responses(v2: Any) -> dict[str, type[BaseModel] | None]:
             __config__=strict,
             provider=(_model_provider_summary(), ...),
         ),
+        # Stable, but the schema has no response: its items are the session notifications'
+        # ``FuzzyFileSearchResult`` (protocol.wire_extra.FuzzyFileSearchResponse).
+        "fuzzyFileSearch": create_model(
+            "FuzzyFileSearchResponse",
+            __config__=strict,
+            files=(list[v2.FuzzyFileSearchResult], ...),
+        ),
         "thread/backgroundTerminals/list": create_model(
             "ThreadBackgroundTerminalsListResponse",
             __config__=strict,

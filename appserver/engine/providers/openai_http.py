@@ -23,6 +23,7 @@ $OPENAI_API_KEY for a provider that did not ask for it; retry on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -86,6 +87,12 @@ class OpenAIBackedClient:
                 missing_key_message(self.info), retryable=False, codex_error_info="unauthorized"
             )
         return key
+
+    def prepare(self) -> None:
+        """Build the ``AsyncOpenAI`` instance for the current key now (it loads the TLS
+        trust store), so the first request does not; any failure is left to that request."""
+        with contextlib.suppress(ProviderError):
+            self._openai(self._resolve_key())
 
     def _openai(self, key: str | None) -> AsyncOpenAI:
         if self._client is not None and self._client_key == key:

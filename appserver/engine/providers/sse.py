@@ -21,6 +21,8 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+import orjson
+
 log = logging.getLogger("appserver.engine")
 
 DONE = "[DONE]"
@@ -51,6 +53,15 @@ async def event_data(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
             await aclose()
 
 
+def _decode(data: str) -> Any:
+    """orjson (several times faster per event); what it refuses and the standard decoder
+    takes (NaN, integers past 64 bits) goes to the standard decoder, so nothing changes."""
+    try:
+        return orjson.loads(data)
+    except ValueError:
+        return json.loads(data)
+
+
 class SkippedCounter:
     """How many malformed events a stream skipped (for logs and tests)."""
 
@@ -70,7 +81,7 @@ async def json_events(
                     pass  # the rest of the body, so the connection can be reused
                 return
             try:
-                payload = json.loads(data)
+                payload = _decode(data)
             except ValueError:
                 if counter is not None:
                     counter.skipped += 1

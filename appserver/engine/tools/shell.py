@@ -29,10 +29,14 @@ from appserver.engine.tools.command_actions import command_actions
 
 __all__ = [
     "CommandResult",
+    "ExitWatchingProtocol",
     "command_actions",
     "kill_all_running",
     "run_command",
     "shell_argv",
+    "signal_group",
+    "track_group",
+    "untrack_group",
 ]
 
 OutputCallback = Callable[[str], Awaitable[None]]
@@ -75,6 +79,21 @@ def _signal_group(pgid: int, sig: int) -> None:
     # the call fails harmlessly.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    """Send ``sig`` to process group ``pgid``; nothing when it is gone already."""
+    _signal_group(pgid, sig)
+
+
+def track_group(pgid: int) -> None:
+    """Have :func:`kill_all_running` kill group ``pgid`` too (commands started elsewhere,
+    e.g. a client's ``command/exec``)."""
+    _RUNNING.setdefault(pgid, _Running())
+
+
+def untrack_group(pgid: int) -> None:
+    _RUNNING.pop(pgid, None)
 
 
 def kill_all_running() -> None:
@@ -154,6 +173,10 @@ class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
         super().process_exited()
         if not self.exited.done():
             self.exited.set_result(None)
+
+
+# Public name for the host APIs' process runner (appserver/host/process.py).
+ExitWatchingProtocol = _Protocol
 
 
 async def _wait_exit(protocol: _Protocol, timeout_s: float | None) -> bool:
