@@ -75,15 +75,6 @@ IMPLEMENTED_NOTES: dict[str, str] = {
 }
 
 _HOSTED = "needs OpenAI's hosted services; this server is offline-first"
-_SANDBOX_ROOTS = "needs the sandbox-roots design first (what a connection may touch)"
-_FS = (
-    "the agent's own tools (`shell_command`, `apply_patch`) cover files within a turn; "
-    "exposing a host filesystem API to clients " + _SANDBOX_ROOTS
-)
-_COMMAND = (
-    "the agent's `shell_command` tool covers commands within a turn, behind approval and "
-    "bubblewrap; exposing a host process API to clients " + _SANDBOX_ROOTS
-)
 _PLUGINS = (
     "plugins bundle skills, MCP servers and apps; the engine finds skills on disk but has no "
     "plugin installer and no connectors yet"
