@@ -16,12 +16,10 @@ model may ask for, or change the thread's history unless the model delivered a s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from appserver.engine import views
 from appserver.engine.ids import uuid7
-from appserver.engine.providers import events as ev
 from appserver.engine.turn_runner import TurnFailed, TurnRunner
 
 COMPACTION_INSTRUCTION = (
@@ -146,17 +144,7 @@ async def _summarize(r: TurnRunner, prompt: list[dict[str, Any]]) -> str:
     # The regular request (same instructions and tools, the history as its prefix): the
     # provider's prompt cache still applies, and past tool calls stay valid input.
     request = r.model_request(prompt)
-    summary, parts = "", []
-    async with contextlib.aclosing(r.client.stream(request)) as events:
-        async for event in events:
-            if isinstance(event, ev.TextDelta):
-                parts.append(event.delta)
-            elif isinstance(event, ev.MessageDone):
-                summary = event.text or "".join(parts)
-                parts = []
-            elif isinstance(event, ev.Completed):
-                await r.report_usage(event.usage)
-    summary = summary.strip()
+    summary = (await r.last_message(request, finished_only=True)).strip()
     if not summary:
         raise TurnFailed(
             {

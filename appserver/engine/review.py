@@ -14,7 +14,6 @@ so the next turn can act on it. It must never run the tools the reviewer may ask
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,6 @@ import orjson
 
 from appserver.engine import review_target, views
 from appserver.engine.ids import uuid7
-from appserver.engine.providers import events as ev
 from appserver.engine.review_target import ReviewRequest
 from appserver.engine.thread_state import ActiveTurn, LoadedThread
 from appserver.engine.turn_runner import TurnRunner
@@ -200,7 +198,7 @@ async def _review(r: TurnRunner, request: ReviewRequest, user: dict[str, Any]) -
     prompt = [_message("developer", REVIEW_GUIDELINES), _message("user", request.prompt)]
     # The thread's model and settings, none of its tools: the diff is in the prompt.
     model_request = replace(r.model_request(prompt), tools=[], output_schema=None)
-    text = await r.with_retries(lambda: _ask(r, model_request))
+    text = await r.with_retries(lambda: r.last_message(model_request))
     rendered = render(parse_output(text))
     await _item(r, {"type": "exitedReviewMode", "id": uuid7(), "review": rendered})
     message = {"type": "agentMessage", "id": uuid7(), "text": rendered, "phase": None}
@@ -210,18 +208,3 @@ async def _review(r: TurnRunner, request: ReviewRequest, user: dict[str, Any]) -
     note = _message("user", _USER_ACTION.replace("{results}", rendered))
     r.thread.history.append(note)
     r.record("response_item", note)
-
-
-async def _ask(r: TurnRunner, request: ev.ModelRequest) -> str:
-    """One model call; its last message is the review. Only token usage reaches clients."""
-    text, parts = "", []
-    async with contextlib.aclosing(r.client.stream(request)) as events:
-        async for event in events:
-            if isinstance(event, ev.TextDelta):
-                parts.append(event.delta)
-            elif isinstance(event, ev.MessageDone):
-                text = event.text or "".join(parts)
-                parts = []
-            elif isinstance(event, ev.Completed):
-                await r.report_usage(event.usage)
-    return text or "".join(parts)

@@ -334,6 +334,23 @@ class TurnRunner:
         await stream.close_carried()
         return stream.calls
 
+    async def last_message(self, request: ModelRequest, *, finished_only: bool = False) -> str:
+        """One model call whose only output is its last message's text (a compaction summary,
+        a review): only its token usage reaches clients; reasoning and tool calls are
+        ignored. Text streamed after the last finished message counts unless
+        ``finished_only``. Retries are the caller's (``with_retries``)."""
+        text, parts = "", []
+        async with contextlib.aclosing(self.client.stream(request)) as events:
+            async for event in events:
+                if isinstance(event, ev.TextDelta):
+                    parts.append(event.delta)
+                elif isinstance(event, ev.MessageDone):
+                    text = event.text or "".join(parts)
+                    parts = []
+                elif isinstance(event, ev.Completed):
+                    await self.report_usage(event.usage)
+        return text if finished_only else text or "".join(parts)
+
     async def report_usage(self, usage: ev.Usage | None) -> None:
         """A round-trip's token usage: added to the thread's total, recorded and sent."""
         if usage is None:
