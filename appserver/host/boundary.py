@@ -174,13 +174,17 @@ class Boundary:
 
     def access(self, conn: ConnectionLike) -> Access:
         """The connection's access now, or -32600 when it may not use the host APIs."""
-        if conn.origin in USER_ORIGINS:
+        if self.full_access(conn):
             return FULL_ACCESS
         if not conn.authenticated:
             raise RpcError(-32600, UNAUTHENTICATED_MESSAGE, {"reason": "unauthenticated"})
-        if self.config.unrestricted:
-            return FULL_ACCESS
         return Access(unrestricted=False, roots=self.roots())
+
+    def full_access(self, conn: ConnectionLike) -> bool:
+        """Whether the connection may reach everything (``access`` would grant it all)."""
+        if conn.origin in USER_ORIGINS:
+            return True
+        return conn.authenticated and self.config.unrestricted
 
     def roots(self) -> tuple[str, ...]:
         """The resolved roots of a limited connection (configured first, then threads')."""

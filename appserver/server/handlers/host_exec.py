@@ -163,11 +163,8 @@ class UserShellHandlers:
 
         from appserver.engine.tools import sandbox
 
-        try:
-            if self.boundary.access(ctx.connection).unrestricted:
-                return None
-        except RpcError:
-            pass  # an unauthenticated WebSocket: confined like the agent's own commands
+        if self.boundary.full_access(ctx.connection):
+            return None
         policy = thread.settings.sandbox_policy
         cwd = Path(thread.settings.cwd)
         if sandbox.wrap_command(["true"], policy, cwd) is None:
